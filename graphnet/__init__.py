@@ -1,0 +1,24 @@
+"""graphnet: a deep-learning framework you can read, on NumPy.
+
+Build a static graph of placeholders, variables and ops; `gn.gradients`
+adds the backward pass as more nodes; a Session compiles and runs it.
+"""
+
+from graphnet import init, nn, random
+from graphnet.autodiff import gradients
+from graphnet.compiler import compile
+from graphnet.compiler.plan import Plan
+from graphnet.errors import FeedError, GradientError, GraphError, GraphnetError, ShapeError
+from graphnet.graph import (
+    Graph, Node, Op, constant, name_scope, placeholder, reset_names, variable)
+from graphnet.ops import *  # noqa: F403 - the math namespace is the top level
+from graphnet.ops import __all__ as _ops_all
+from graphnet.session import Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FeedError", "GradientError", "Graph", "GraphError", "GraphnetError", "Node", "Op", "Plan",
+    "Session", "ShapeError", "compile", "constant", "gradients", "init", "name_scope", "nn",
+    "placeholder", "random", "reset_names", "variable", *_ops_all,
+]

@@ -1,0 +1,45 @@
+"""Fetch structures (a node, or lists, tuples and dicts of them) to flat lists and back."""
+
+from __future__ import annotations
+
+from graphnet.errors import GraphError
+from graphnet.graph import Node
+
+
+def flatten(fetches) -> tuple:
+    """(list of nodes, structure) where structure rebuilds the user's shape."""
+    nodes = []
+
+    def walk(item):
+        if isinstance(item, Node):
+            nodes.append(item)
+            return len(nodes) - 1
+        if isinstance(item, (list, tuple)):
+            return (type(item), [walk(i) for i in item])
+        if isinstance(item, dict):
+            return (dict, [(k, walk(v)) for k, v in item.items()])
+        raise GraphError(f"cannot fetch {type(item).__name__} {item!r}: fetches are graph "
+                         "nodes, or lists, tuples and dicts of them")
+
+    structure = walk(fetches)
+    return nodes, structure
+
+
+def unflatten(structure, values: list):
+    """The user's fetch structure filled with `values`."""
+    if isinstance(structure, int):
+        return values[structure]
+    kind, items = structure
+    if kind is dict:
+        return {k: unflatten(v, values) for k, v in items}
+    return kind(unflatten(i, values) for i in items)
+
+
+def structure_key(structure):
+    """A hashable form of a structure, for plan caches."""
+    if isinstance(structure, int):
+        return structure
+    kind, items = structure
+    if kind is dict:
+        return (dict, tuple((k, structure_key(v)) for k, v in items))
+    return (kind, tuple(structure_key(i) for i in items))

@@ -1,0 +1,406 @@
+"""The symbolic graph: nodes, the Op base class, sources and a sorted Graph.
+
+A Node is an immutable record of one op applied to input nodes, with a static
+shape and dtype inferred when it is built. Ops are small frozen dataclasses:
+their declared fields are their attributes, which give equality and hashing
+(for CSE) and readable labels such as `Sum{axis=(1,), keepdims=False}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import os
+import re
+import sys
+import weakref
+
+import networkx as nx
+import numpy as np
+
+from graphnet.errors import GraphError, ShapeError
+from graphnet.shapes import check_value_shape, format_shape
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+# ----------------------------------------------------------------- ops
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One operation. Subclasses declare attributes as dataclass fields and
+    define `infer` (static shape and dtype), `forward` (NumPy) and `grad`."""
+
+    #: True for ops with a side effect (assignments); never pruned or merged.
+    stateful = False
+
+    @property
+    def kind(self) -> str:
+        """Lower-case op name used in node names, listings and diagrams."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+    def attributes(self) -> dict:
+        """The op's declared attributes, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def label(self) -> str:
+        """`Sum{axis=(1,), keepdims=False}`: the kind and its attributes."""
+        attrs = ", ".join(f"{k}={_short(v)}" for k, v in self.attributes().items())
+        return f"{type(self).__name__}{{{attrs}}}" if attrs else type(self).__name__
+
+    def infer(self, *inputs: Node) -> tuple:
+        """Return (shape, dtype) of the output, or raise ShapeError."""
+        raise NotImplementedError
+
+    def forward(self, *values: np.ndarray):
+        """Compute the output from NumPy input values."""
+        raise NotImplementedError
+
+    def grad(self, node: Node, g: Node) -> list:
+        """Gradient nodes for each input given the output gradient `g`
+        (None where an input has no gradient). Shapes may be broadcast:
+        `gradients()` sums each back to its input's shape."""
+        return [None] * len(node.inputs)
+
+
+def _short(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array{format_shape(value.shape)}"
+    if isinstance(value, np.dtype):
+        return value.name
+    return repr(value)
+
+
+# --------------------------------------------------------------- nodes
+
+_ids = itertools.count()
+
+
+class Node:
+    """A symbolic value: `op` applied to `inputs`, with a static shape and dtype.
+
+    Operators build new nodes (`x @ W + b`, `-x`, `x ** 2`, `x < 0`, `x[:, 1:]`).
+    `==` keeps Python's identity meaning so nodes work as dict keys; use
+    `gn.equal` for an elementwise comparison.
+    """
+
+    __slots__ = ("op", "inputs", "shape", "dtype", "name", "origin", "id", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray + node` defer to Node.__radd__
+
+    def __init__(self, op: Op, inputs: tuple, shape: tuple, dtype, name: str, origin: str):
+        self.op = op
+        self.inputs = inputs
+        self.shape = shape
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.name = name
+        self.origin = origin
+        self.id = next(_ids)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def T(self) -> Node:
+        from graphnet.ops.shape import transpose
+        return transpose(self)
+
+    def __repr__(self) -> str:
+        dtype = self.dtype.name if self.dtype is not None else "none"
+        shape = format_shape(self.shape) if self.shape is not None else ""
+        return f"<{self.op.kind} '{self.name}' {shape} {dtype}>"
+
+    def __bool__(self):
+        raise TypeError(
+            f"'{self.name}' is symbolic and has no truth value; use gn.where or "
+            "comparisons to build conditional values")
+
+    def __hash__(self):
+        return object.__hash__(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __iter__(self):
+        raise TypeError(f"'{self.name}' is symbolic and cannot be iterated; index it or use gn.split")
+
+    # Operators are bound in graphnet/ops/__init__.py, once the ops exist.
+
+
+def _user_origin() -> str:
+    """file:line of the innermost stack frame outside the graphnet package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<graphnet>"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+# ------------------------------------------------------------- naming
+
+_scope: list = []
+_used_names: dict = {}
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Prefix the names of nodes built inside: `with gn.name_scope("block"):`."""
+    _scope.append(unique_name(name, scoped=True))
+    try:
+        yield _scope[-1]
+    finally:
+        _scope.pop()
+
+
+def unique_name(base: str, scoped: bool = True) -> str:
+    """`base` inside the current scope, suffixed `_1`, `_2`, ... when taken."""
+    full = "/".join(_scope + [base]) if scoped and _scope else base
+    count = _used_names.get(full)
+    if count is None:
+        _used_names[full] = 0
+        return full
+    while True:
+        count += 1
+        candidate = f"{full}_{count}"
+        if candidate not in _used_names:
+            _used_names[full] = count
+            _used_names[candidate] = 0
+            return candidate
+
+
+def reset_names():
+    """Forget used names, so a fresh model gets `dense`, not `dense_7`."""
+    _used_names.clear()
+
+
+# ----------------------------------------------------- building nodes
+
+
+def apply(op: Op, *inputs, name: str | None = None) -> Node:
+    """Build a node for `op` on `inputs`, inferring its shape and dtype now.
+
+    A ShapeError from the op's rule is re-raised naming the op, the node and
+    the user's file:line.
+    """
+    inputs = tuple(inputs)
+    for i, inp in enumerate(inputs):
+        if not isinstance(inp, Node):
+            raise TypeError(f"{op.kind}: input {i} is {type(inp).__name__}, not a graph node")
+    origin = _user_origin()
+    node_name = unique_name(name or op.kind)
+    try:
+        shape, dtype = op.infer(*inputs)
+    except ShapeError as err:
+        raise ShapeError(f"{op.kind} '{node_name}': {err} (created at {origin})") from None
+    return Node(op, inputs, None if shape is None else tuple(shape), dtype, node_name, origin)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Placeholder(Op):
+    """A value fed at run time; None in the shape marks a size fed later."""
+
+    shape: tuple
+    dtype: np.dtype
+
+    def infer(self):
+        return self.shape, self.dtype
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Variable(Op):
+    """A value owned by a Session, initialised from `initial_value`."""
+
+    initial_value: np.ndarray
+    trainable: bool = True
+
+    def infer(self):
+        return self.initial_value.shape, self.initial_value.dtype
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Constant(Op):
+    """A fixed value baked into the graph."""
+
+    value: np.ndarray
+
+    def infer(self):
+        return self.value.shape, self.value.dtype
+
+    def forward(self):
+        return self.value
+
+
+SOURCE_OPS = (Placeholder, Variable, Constant)
+
+#: Every variable created so far, so `Session.initialize()` can find them.
+all_variables: "weakref.WeakSet[Node]" = weakref.WeakSet()
+
+
+def placeholder(shape, dtype="float32", name: str | None = None) -> Node:
+    """An input fed at run time: `gn.placeholder((None, 784), "float32", name="x")`."""
+    shape = tuple(None if d is None else int(d) for d in shape)
+    if any(d is not None and d < 0 for d in shape):
+        raise ShapeError(f"placeholder '{name}': negative size in {format_shape(shape)}")
+    return apply(Placeholder(shape, np.dtype(dtype)), name=name or "placeholder")
+
+
+def variable(value, name: str | None = None, trainable: bool = True, dtype=None) -> Node:
+    """A trainable (or not) value kept by the Session; `value` is its initial value."""
+    initial = np.array(value, dtype=dtype, copy=True)
+    if initial.dtype == object:
+        raise TypeError(f"variable '{name}': initial value is not numeric")
+    initial.setflags(write=False)
+    node = apply(Variable(initial, trainable), name=name or "variable")
+    all_variables.add(node)
+    return node
+
+
+def constant(value, dtype=None, name: str | None = None) -> Node:
+    """A fixed value in the graph: `gn.constant([1.0, 2.0])`."""
+    array = np.array(value, dtype=dtype, copy=True)
+    if array.dtype == object:
+        raise TypeError(f"constant '{name}': value is not numeric")
+    array.setflags(write=False)
+    return apply(Constant(array), name=name or "const")
+
+
+def as_node(value, like: Node | None = None) -> Node:
+    """A node for `value`: nodes pass through, Python scalars take `like`'s
+    dtype the way NumPy treats scalars (`x * 2.0` stays float32)."""
+    if isinstance(value, Node):
+        return value
+    if like is not None and isinstance(value, (bool, int, float)) and like.dtype is not None:
+        return constant(value, dtype=np.result_type(like.dtype, value))
+    if isinstance(value, float):
+        return constant(value, dtype="float32")
+    return constant(value)
+
+
+def check_feed_value(node: Node, value) -> np.ndarray:
+    """`value` as an array of the placeholder's dtype, or a FeedError."""
+    from graphnet.errors import FeedError
+
+    array = np.asarray(value)
+    if array.dtype == object or not np.can_cast(array.dtype, node.dtype, "same_kind"):
+        raise FeedError(
+            f"placeholder '{node.name}' is {node.dtype.name}; cannot feed a "
+            f"{array.dtype.name} value")
+    if not check_value_shape(array.shape, node.shape):
+        raise FeedError(
+            f"placeholder '{node.name}' expects shape {format_shape(node.shape)}; "
+            f"fed {format_shape(array.shape)}")
+    return array.astype(node.dtype, copy=False)
+
+
+# ------------------------------------------------------------ Graph
+
+
+class Graph:
+    """The nodes that some outputs need, sorted so each follows its inputs.
+
+    Assignments run after every other reader of their variable, so all
+    reads in one run see the value from before the run's updates.
+    """
+
+    def __init__(self, outputs):
+        self.outputs = list(outputs)
+        for out in self.outputs:
+            if not isinstance(out, Node):
+                raise GraphError(f"cannot fetch {type(out).__name__} {out!r}: not a graph node")
+        self.nodes = _sorted_ancestors(self.outputs)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __len__(self):
+        return len(self.nodes)
+
+    def consumers(self) -> dict:
+        """Map each node to the nodes in this graph that use it."""
+        users = {node: [] for node in self.nodes}
+        for node in self.nodes:
+            for inp in node.inputs:
+                users[inp].append(node)
+        return users
+
+    def verify(self):
+        """Re-check order and every node's shape rule; raise GraphError on a mismatch."""
+        position = {node: i for i, node in enumerate(self.nodes)}
+        for node in self.nodes:
+            for inp in node.inputs:
+                if position.get(inp, len(self.nodes)) >= position[node]:
+                    raise GraphError(f"'{node.name}' comes before its input '{inp.name}'")
+            shape, dtype = node.op.infer(*node.inputs)
+            if tuple(shape or ()) != tuple(node.shape or ()) or (
+                    dtype is not None and np.dtype(dtype) != node.dtype):
+                raise GraphError(
+                    f"'{node.name}' records {node.shape} {node.dtype} but its rule "
+                    f"gives {shape} {dtype}")
+
+    def __str__(self) -> str:
+        """One line per node: `t3: f32[?,128] = relu(t2)    # model.py:14`."""
+        local = {node: f"t{i}" for i, node in enumerate(self.nodes)}
+        lines = []
+        for node in self.nodes:
+            args = ", ".join(local[i] for i in node.inputs)
+            text = f"{local[node]}: {type_string(node)} = {node.op.kind}({args})"
+            lines.append(f"{text:<44}# {node.name} {node.origin}")
+        outs = ", ".join(local[o] for o in self.outputs)
+        return "\n".join(lines + [f"return {outs}"])
+
+
+def type_string(node: Node) -> str:
+    """`f32[?,128]`: short dtype and shape for listings."""
+    if node.dtype is None:
+        return "()"
+    code = {"f": "f", "i": "i", "u": "u", "b": "bool"}.get(node.dtype.kind, node.dtype.kind)
+    short = code if code == "bool" else f"{code}{node.dtype.itemsize * 8}"
+    dims = ",".join("?" if d is None else str(d) for d in node.shape)
+    return f"{short}[{dims}]"
+
+
+def _sorted_ancestors(outputs) -> list:
+    """Topological order (networkx) of the outputs' ancestors, ties by creation."""
+    dag = nx.DiGraph()
+    stack = list(outputs)
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        dag.add_node(node)
+        for inp in node.inputs:
+            dag.add_edge(inp, node)
+            stack.append(inp)
+    _order_assignments(dag)
+    try:
+        return list(nx.lexicographical_topological_sort(dag, key=lambda n: n.id))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dag)
+        names = " -> ".join(f"'{a.name}'" for a, _ in cycle)
+        raise GraphError(f"the graph has a cycle: {names} -> '{cycle[0][0].name}'") from None
+
+
+def _order_assignments(dag: nx.DiGraph):
+    """Add edges so each assignment follows the other readers of its variable."""
+    assigns = [n for n in dag if n.op.stateful]
+    targets = {}
+    for node in assigns:
+        target = node.inputs[0]
+        if target in targets:
+            raise GraphError(
+                f"variable '{target.name}' is assigned twice in one run "
+                f"('{targets[target].name}' at {targets[target].origin} and "
+                f"'{node.name}' at {node.origin}); fetch them in separate runs")
+        targets[target] = node
+        later = nx.descendants(dag, node)
+        for reader in list(dag.successors(target)):
+            if reader is not node and reader not in later:
+                dag.add_edge(reader, node)

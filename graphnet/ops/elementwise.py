@@ -1,0 +1,522 @@
+"""Elementwise arithmetic, math functions, comparisons and selection.
+
+Binary ops broadcast like NumPy; their gradients may have the broadcast
+shape, and `gradients()` sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphnet.errors import ShapeError
+from graphnet.graph import Node, Op, apply, as_node
+from graphnet.shapes import broadcast_shapes
+
+
+def binary_infer(*inputs: Node):
+    """Broadcast shape and NumPy-promoted dtype of several inputs."""
+    return broadcast_shapes(*(i.shape for i in inputs)), np.result_type(*(i.dtype for i in inputs))
+
+
+def float_infer(x: Node):
+    """Same shape and dtype, for math that only makes sense on floats."""
+    if x.dtype.kind != "f":
+        raise ShapeError(f"expects a floating-point input, got {x.dtype.name}; use gn.cast first")
+    return x.shape, x.dtype
+
+
+def _pair(a, b):
+    """Both operands as nodes, a Python scalar taking the other's dtype."""
+    if isinstance(a, Node):
+        return a, as_node(b, like=a)
+    if isinstance(b, Node):
+        return as_node(a, like=b), b
+    return as_node(a), as_node(b)
+
+
+def zero(like: Node) -> Node:
+    """A scalar 0 of `like`'s dtype."""
+    return as_node(0, like=like)
+
+
+# ------------------------------------------------------------ arithmetic
+
+
+@dataclass(frozen=True)
+class Add(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.add(a, b)
+
+    def grad(self, node, g):
+        return [g, g]
+
+
+def add(a, b, name=None) -> Node:
+    """a + b with broadcasting."""
+    return apply(Add(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Sub(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.subtract(a, b)
+
+    def grad(self, node, g):
+        return [g, neg(g)]
+
+
+def subtract(a, b, name=None) -> Node:
+    """a - b with broadcasting."""
+    return apply(Sub(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Mul(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.multiply(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        return [multiply(g, b), multiply(g, a)]
+
+
+def multiply(a, b, name=None) -> Node:
+    """a * b with broadcasting."""
+    return apply(Mul(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Div(Op):
+    def infer(self, a, b):
+        shape, dtype = binary_infer(a, b)
+        return shape, dtype if dtype.kind == "f" else np.dtype("float64")
+
+    def forward(self, a, b):
+        return np.true_divide(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        return [divide(g, b), neg(multiply(g, divide(node, b)))]
+
+
+def divide(a, b, name=None) -> Node:
+    """a / b (true division: integers give float64, as in NumPy)."""
+    return apply(Div(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Neg(Op):
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.negative(x)
+
+    def grad(self, node, g):
+        return [neg(g)]
+
+
+def neg(x, name=None) -> Node:
+    """-x."""
+    return apply(Neg(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Pow(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.power(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        da = multiply(g, multiply(b, power(a, subtract(b, 1))))
+        # NOTE: d/db a**b = log(a) a**b is only real for a > 0; 0 elsewhere.
+        safe_log = where(greater(a, 0), log(where(greater(a, 0), a, 1)), zero(a))
+        db = multiply(g, multiply(node, safe_log))
+        return [da, db]
+
+
+def power(a, b, name=None) -> Node:
+    """a ** b with broadcasting."""
+    return apply(Pow(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Maximum(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        a_wins = greater_equal(a, b)  # ties go to the first input, as in TensorFlow
+        return [where(a_wins, g, zero(g)), where(a_wins, zero(g), g)]
+
+
+def maximum(a, b, name=None) -> Node:
+    """Elementwise larger of a and b."""
+    return apply(Maximum(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class Minimum(Op):
+    def infer(self, a, b):
+        return binary_infer(a, b)
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        a_wins = less_equal(a, b)
+        return [where(a_wins, g, zero(g)), where(a_wins, zero(g), g)]
+
+
+def minimum(a, b, name=None) -> Node:
+    """Elementwise smaller of a and b."""
+    return apply(Minimum(), *_pair(a, b), name=name)
+
+
+# ---------------------------------------------------------- unary math
+
+
+@dataclass(frozen=True)
+class Exp(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def grad(self, node, g):
+        return [multiply(g, node)]
+
+
+def exp(x, name=None) -> Node:
+    """e ** x."""
+    return apply(Exp(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Log(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.log(x)
+
+    def grad(self, node, g):
+        return [divide(g, node.inputs[0])]
+
+
+def log(x, name=None) -> Node:
+    """Natural logarithm."""
+    return apply(Log(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Log1p(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def grad(self, node, g):
+        return [divide(g, add(node.inputs[0], 1))]
+
+
+def log1p(x, name=None) -> Node:
+    """log(1 + x), accurate for small x."""
+    return apply(Log1p(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Sqrt(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def grad(self, node, g):
+        return [divide(multiply(g, 0.5), node)]
+
+
+def sqrt(x, name=None) -> Node:
+    """Square root."""
+    return apply(Sqrt(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Square(Op):
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.square(x)
+
+    def grad(self, node, g):
+        return [multiply(g, multiply(node.inputs[0], 2))]
+
+
+def square(x, name=None) -> Node:
+    """x * x."""
+    return apply(Square(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Abs(Op):
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def grad(self, node, g):
+        return [multiply(g, sign(node.inputs[0]))]
+
+
+def abs(x, name=None) -> Node:  # noqa: A001 - mirrors numpy.abs
+    """|x|."""
+    return apply(Abs(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Sign(Op):
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.sign(x)
+
+
+def sign(x, name=None) -> Node:
+    """-1, 0 or 1 by the sign of x; no gradient."""
+    return apply(Sign(), as_node(x), name=name)
+
+
+def _erf_kernel():
+    try:
+        from scipy.special import erf
+        return erf
+    except ImportError:  # NOTE: exact but slow; NumPy has no erf of its own
+        return np.vectorize(math.erf, otypes=[np.float64])
+
+
+@dataclass(frozen=True)
+class Erf(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.asarray(_ERF(x), dtype=x.dtype)
+
+    def grad(self, node, g):
+        x = node.inputs[0]
+        return [multiply(g, multiply(exp(neg(square(x))), 2 / math.sqrt(math.pi)))]
+
+
+_ERF = _erf_kernel()
+
+
+def erf(x, name=None) -> Node:
+    """The Gauss error function."""
+    return apply(Erf(), as_node(x), name=name)
+
+
+# --------------------------------------------------------- comparisons
+
+
+def _compare_infer(a, b):
+    return broadcast_shapes(a.shape, b.shape), np.dtype(bool)
+
+
+@dataclass(frozen=True)
+class Equal(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.equal(a, b)
+
+
+@dataclass(frozen=True)
+class NotEqual(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.not_equal(a, b)
+
+
+@dataclass(frozen=True)
+class Less(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.less(a, b)
+
+
+@dataclass(frozen=True)
+class LessEqual(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.less_equal(a, b)
+
+
+@dataclass(frozen=True)
+class Greater(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.greater(a, b)
+
+
+@dataclass(frozen=True)
+class GreaterEqual(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.greater_equal(a, b)
+
+
+def equal(a, b, name=None) -> Node:
+    """Elementwise a == b, as a bool node."""
+    return apply(Equal(), *_pair(a, b), name=name)
+
+
+def not_equal(a, b, name=None) -> Node:
+    """Elementwise a != b, as a bool node."""
+    return apply(NotEqual(), *_pair(a, b), name=name)
+
+
+def less(a, b, name=None) -> Node:
+    """Elementwise a < b, as a bool node."""
+    return apply(Less(), *_pair(a, b), name=name)
+
+
+def less_equal(a, b, name=None) -> Node:
+    """Elementwise a <= b, as a bool node."""
+    return apply(LessEqual(), *_pair(a, b), name=name)
+
+
+def greater(a, b, name=None) -> Node:
+    """Elementwise a > b, as a bool node."""
+    return apply(Greater(), *_pair(a, b), name=name)
+
+
+def greater_equal(a, b, name=None) -> Node:
+    """Elementwise a >= b, as a bool node."""
+    return apply(GreaterEqual(), *_pair(a, b), name=name)
+
+
+@dataclass(frozen=True)
+class LogicalAnd(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.logical_and(a, b)
+
+
+@dataclass(frozen=True)
+class LogicalOr(Op):
+    def infer(self, a, b):
+        return _compare_infer(a, b)
+
+    def forward(self, a, b):
+        return np.logical_or(a, b)
+
+
+@dataclass(frozen=True)
+class LogicalNot(Op):
+    def infer(self, x):
+        return x.shape, np.dtype(bool)
+
+    def forward(self, x):
+        return np.logical_not(x)
+
+
+def logical_and(a, b, name=None) -> Node:
+    """Elementwise a and b."""
+    return apply(LogicalAnd(), *_pair(a, b), name=name)
+
+
+def logical_or(a, b, name=None) -> Node:
+    """Elementwise a or b."""
+    return apply(LogicalOr(), *_pair(a, b), name=name)
+
+
+def logical_not(x, name=None) -> Node:
+    """Elementwise not x."""
+    return apply(LogicalNot(), as_node(x), name=name)
+
+
+# ------------------------------------------------------------ selection
+
+
+@dataclass(frozen=True)
+class Where(Op):
+    def infer(self, cond, a, b):
+        if cond.dtype != np.bool_:
+            raise ShapeError(f"condition must be bool, got {cond.dtype.name}")
+        return broadcast_shapes(cond.shape, a.shape, b.shape), np.result_type(a.dtype, b.dtype)
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def grad(self, node, g):
+        cond = node.inputs[0]
+        return [None, where(cond, g, zero(g)), where(cond, zero(g), g)]
+
+
+def where(cond, a, b, name=None) -> Node:
+    """Elementwise `a` where `cond` is True, else `b`."""
+    a, b = _pair(a, b)
+    return apply(Where(), as_node(cond), a, b, name=name)
+
+
+@dataclass(frozen=True)
+class Clip(Op):
+    low: float
+    high: float
+
+    def infer(self, x):
+        if self.low > self.high:
+            raise ShapeError(f"low {self.low} is above high {self.high}")
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.clip(x, self.low, self.high).astype(x.dtype, copy=False)
+
+    def grad(self, node, g):
+        x = node.inputs[0]
+        inside = logical_and(greater_equal(x, self.low), less_equal(x, self.high))
+        return [where(inside, g, zero(g))]
+
+
+def clip(x, low, high, name=None) -> Node:
+    """x limited to [low, high]; the gradient is zero outside."""
+    return apply(Clip(float(low), float(high)), as_node(x), name=name)

@@ -1,0 +1,106 @@
+"""Session: owns variable values and runs compiled plans against them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphnet.compiler import compile
+from graphnet.compiler.fetches import flatten, structure_key
+from graphnet.compiler.plan import Plan
+from graphnet.errors import FeedError, ShapeError
+from graphnet.graph import Node, Placeholder, Variable, all_variables, check_feed_value
+from graphnet.shapes import format_shape
+
+
+class Session:
+    """Holds variable values and runs fetches: `sess.run(loss, {x: xb, y: yb})`.
+
+    Variables are initialised from their initial values on first use (or by
+    `initialize()`). Plans are compiled once per fetch structure and feed
+    signature and cached. Fetched values are copies.
+    """
+
+    def __init__(self, **compile_options):
+        self._values: dict = {}
+        self._plans: dict = {}
+        self._compile_options = compile_options
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, fetches, feed_dict=None):
+        """Values of `fetches` (node, list, tuple, dict or Plan) in the same structure."""
+        feed_dict = dict(feed_dict or {})
+        for key in feed_dict:
+            if not isinstance(key, Node) or not isinstance(key.op, Placeholder):
+                what = f"'{key.name}' ({key.op.kind})" if isinstance(key, Node) else repr(key)
+                raise FeedError(f"feed key {what} is not a placeholder; only placeholders can be fed")
+        plan = fetches if isinstance(fetches, Plan) else self._plan_for(fetches, feed_dict)
+        feeds = []
+        for ph in plan.placeholders:
+            if ph not in feed_dict:
+                raise FeedError(f"placeholder '{ph.name}' {format_shape(ph.shape)} "
+                                f"{ph.dtype.name} needs a value: add it to feed_dict "
+                                f"(created at {ph.origin})")
+            feeds.append(check_feed_value(ph, feed_dict[ph]))
+        outputs = plan(feeds, [self._value(v) for v in plan.variables])
+        return plan.unflatten([_copy(v) for v in outputs])
+
+    def _plan_for(self, fetches, feed_dict) -> Plan:
+        outputs, structure = flatten(fetches)
+        signature = tuple(sorted((p.id, np.shape(v)) for p, v in feed_dict.items()))
+        key = (structure_key(structure), tuple(n.id for n in outputs), signature)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = compile(fetches, **self._compile_options)
+        return plan
+
+    def _value(self, var: Node) -> np.ndarray:
+        value = self._values.get(var)
+        if value is None:
+            value = self._values[var] = np.array(var.op.initial_value, copy=True)
+        return value
+
+    def initialize(self, variables=None):
+        """(Re)set variables to their initial values: all known ones by default."""
+        targets = list(all_variables) + list(self._values) if variables is None else variables
+        for var in targets:
+            _require_variable(var)
+            self._values[var] = np.array(var.op.initial_value, copy=True)
+
+    def get(self, var: Node) -> np.ndarray:
+        """A copy of a variable's current value."""
+        _require_variable(var)
+        return self._value(var).copy()
+
+    def set(self, var: Node, value):
+        """Overwrite a variable's value (same shape; a castable dtype)."""
+        _require_variable(var)
+        array = np.asarray(value)
+        if array.shape != var.shape:
+            raise ShapeError(f"variable '{var.name}' has shape {format_shape(var.shape)}; "
+                             f"got {format_shape(array.shape)}")
+        if not np.can_cast(array.dtype, var.dtype, "same_kind"):
+            raise ShapeError(f"variable '{var.name}' is {var.dtype.name}; got {array.dtype.name}")
+        np.copyto(self._value(var), array, casting="same_kind")
+
+    def close(self):
+        """Drop variable values and cached plans."""
+        self._values.clear()
+        self._plans.clear()
+
+
+def _require_variable(var):
+    if not isinstance(var, Node) or not isinstance(var.op, Variable):
+        raise TypeError(f"expected a variable node, got {var!r}")
+
+
+def _copy(value):
+    """Fetched values never alias buffers a later run overwrites."""
+    if value is None:
+        return None
+    array = np.array(value, copy=True)
+    return array[()] if array.ndim == 0 else array
