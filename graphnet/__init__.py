@@ -4,7 +4,7 @@ Build a static graph of placeholders, variables and ops; `gn.gradients`
 adds the backward pass as more nodes; a Session compiles and runs it.
 """
 
-from graphnet import init, nn, random
+from graphnet import init, losses, nn, optim, random, viz
 from graphnet.autodiff import gradients
 from graphnet.compiler import compile
 from graphnet.compiler.plan import Plan
@@ -19,6 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FeedError", "GradientError", "Graph", "GraphError", "GraphnetError", "Node", "Op", "Plan",
-    "Session", "ShapeError", "compile", "constant", "gradients", "init", "name_scope", "nn",
-    "placeholder", "random", "reset_names", "variable", *_ops_all,
+    "Session", "ShapeError", "compile", "constant", "gradients", "init", "losses", "name_scope", "nn", "optim",
+    "placeholder", "random", "reset_names", "variable", "viz", *_ops_all,
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphnet.errors import GradientError
-from graphnet.graph import SOURCE_OPS, Graph, Node
+from graphnet.graph import SOURCE_OPS, Graph, Node, name_scope
 from graphnet.ops.elementwise import add
 from graphnet.ops.shape import cast, ones_like, sum_to, zeros_like
 
@@ -32,6 +32,12 @@ def gradients(ys, xs, grad_ys=None, unconnected: str = "zero"):
 
     order = Graph(ys).nodes
     flows = _float_descendants(order, set(xs))
+    with name_scope("gradients"):
+        return _backward(order, flows, ys, xs, grad_ys, unconnected, single)
+
+
+def _backward(order, flows, ys, xs, grad_ys, unconnected, single):
+    """Walk `order` in reverse, asking each op for its inputs' gradients."""
     grads: dict = {}
     for y, gy in zip(ys, grad_ys):
         if y in flows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from graphnet.compiler.fetches import unflatten
@@ -27,7 +29,8 @@ class Plan:
         self.applied = list(applied)
         if feeds is not None:
             _check_feeds(self.placeholders, feeds)
-        self.source, namespace = _generate(graph, self.placeholders, self.variables)
+        self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables)
+        self.source = _source(self.steps, outputs)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
 
@@ -60,28 +63,50 @@ def _check_feeds(needed: list, feeds):
         raise GraphError(f"the fetches need placeholders {missing}, which are not in feeds")
 
 
-def _generate(graph: Graph, placeholders: list, variables: list) -> tuple:
-    """Python source of `plan(feeds, variables)` and the namespace it runs in."""
+@dataclass(frozen=True)
+class Step:
+    """One line of a plan: `target = code`, computing `nodes` (the last is
+    the result) with a kernel of kind `kernel` ("feed", "variable",
+    "constant", "numpy", ...)."""
+
+    target: str
+    code: str
+    nodes: tuple
+    kernel: str
+
+
+def _steps(graph: Graph, placeholders: list, variables: list) -> tuple:
+    """One step per node, and the namespace their code runs in."""
     local = {node: f"t{i}" for i, node in enumerate(graph)}
     feed_index = {n: i for i, n in enumerate(placeholders)}
     var_index = {n: i for i, n in enumerate(variables)}
     namespace = {"np": np}
-    lines = ["def plan(feeds, variables):"]
+    steps = []
     for node in graph:
         name = local[node]
         if node in feed_index:
-            code = f"{name} = feeds[{feed_index[node]}]"
+            code, kind = f"feeds[{feed_index[node]}]", "feed"
         elif node in var_index:
-            code = f"{name} = variables[{var_index[node]}]"
+            code, kind = f"variables[{var_index[node]}]", "variable"
         elif isinstance(node.op, Constant):
             namespace[f"c{name}"] = node.op.value
-            code = f"{name} = c{name}"
+            code, kind = f"c{name}", "constant"
         elif isinstance(node.op, Group):
-            code = f"{name} = None"
+            code, kind = "None", "group"
         else:
             kernel = f"{node.op.kind}_{name[1:]}"
             namespace[kernel] = node.op.forward
-            code = f"{name} = {kernel}({', '.join(local[i] for i in node.inputs)})"
+            code, kind = f"{kernel}({', '.join(local[i] for i in node.inputs)})", "numpy"
+        steps.append(Step(name, code, (node,), kind))
+    return steps, [local[o] for o in graph.outputs], namespace
+
+
+def _source(steps: list, outputs: list) -> str:
+    """Python source of `plan(feeds, variables)`: one commented line per step."""
+    lines = ["def plan(feeds, variables):"]
+    for step in steps:
+        node = step.nodes[-1]
+        code = f"{step.target} = {step.code}"
         lines.append(f"    {code:<40}  # {type_string(node)} {node.name} ({node.origin})")
-    lines.append(f"    return [{', '.join(local[o] for o in graph.outputs)}]")
-    return "\n".join(lines) + "\n", namespace
+    lines.append(f"    return [{', '.join(outputs)}]")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Keras-style losses built from graph ops."""

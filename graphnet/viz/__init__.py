@@ -1,0 +1,1 @@
+"""Graphviz diagrams of graphs, gradients and plans; training-curve plots."""
