@@ -33,8 +33,10 @@ class Op:
     """One operation. Subclasses declare attributes as dataclass fields and
     define `infer` (static shape and dtype), `forward` (NumPy) and `grad`."""
 
-    #: True for ops with a side effect (assignments); never pruned or merged.
+    #: True for assignments: ops whose first input is a variable they update.
     stateful = False
+    #: True for ops that draw random numbers: never folded or merged.
+    random = False
 
     @property
     def kind(self) -> str:

@@ -4,9 +4,9 @@ from graphnet.graph import Node
 from graphnet.ops.activations import (
     gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh)
 from graphnet.ops.elementwise import (
-    abs, add, clip, divide, equal, erf, exp, greater, greater_equal, less, less_equal, log,
+    abs, add, clip, cos, divide, equal, erf, exp, floor, greater, greater_equal, less, less_equal, log,
     log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply, neg, not_equal,
-    power, sign, sqrt, square, subtract, where)
+    power, sign, sin, sqrt, square, subtract, where)
 from graphnet.ops.linalg import matmul
 from graphnet.ops.reductions import max, mean, min, prod, sum
 from graphnet.ops.shape import (
@@ -16,11 +16,11 @@ from graphnet.ops.state import assign, assign_add, assign_sub, group
 
 __all__ = [
     "abs", "add", "assign", "assign_add", "assign_sub", "broadcast_to", "cast", "clip",
-    "concat", "divide", "equal", "erf", "exp", "expand_dims", "gather", "gelu", "getitem",
+    "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "floor", "gather", "gelu", "getitem",
     "greater", "greater_equal", "group", "leaky_relu", "less", "less_equal", "log", "log1p",
     "log_softmax", "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "neg", "not_equal", "one_hot", "ones_like", "power",
-    "prod", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "split", "sqrt",
+    "prod", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "split", "sqrt",
     "square", "squeeze", "stack", "stop_gradient", "subtract", "sum", "take_along_axis",
     "tanh", "transpose", "where", "zeros_like",
 ]

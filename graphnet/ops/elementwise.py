@@ -248,6 +248,54 @@ def log1p(x, name=None) -> Node:
 
 
 @dataclass(frozen=True)
+class Cos(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def grad(self, node, g):
+        return [neg(multiply(g, sin(node.inputs[0])))]
+
+
+def cos(x, name=None) -> Node:
+    """Cosine (radians)."""
+    return apply(Cos(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Sin(Op):
+    def infer(self, x):
+        return float_infer(x)
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def grad(self, node, g):
+        return [multiply(g, cos(node.inputs[0]))]
+
+
+def sin(x, name=None) -> Node:
+    """Sine (radians)."""
+    return apply(Sin(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
+class Floor(Op):
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.floor(x)
+
+
+def floor(x, name=None) -> Node:
+    """Largest integer <= x, in x's dtype; no gradient."""
+    return apply(Floor(), as_node(x), name=name)
+
+
+@dataclass(frozen=True)
 class Sqrt(Op):
     def infer(self, x):
         return float_infer(x)
