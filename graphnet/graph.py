@@ -19,10 +19,11 @@ import weakref
 import networkx as nx
 import numpy as np
 
-from graphnet.errors import GraphError, ShapeError
+from graphnet.errors import FeedError, GraphError, ShapeError
 from graphnet.shapes import check_value_shape, format_shape
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_EXAMPLES_DIR = os.path.join(_PACKAGE_DIR, "examples")
 
 
 # ----------------------------------------------------------------- ops
@@ -135,9 +136,11 @@ class Node:
 
 
 def _user_origin() -> str:
-    """file:line of the innermost stack frame outside the graphnet package."""
+    """file:line of the innermost stack frame of user code: outside the
+    graphnet package, or in its examples."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR) \
+            and not frame.f_code.co_filename.startswith(_EXAMPLES_DIR):
         frame = frame.f_back
     if frame is None:
         return "<graphnet>"
@@ -286,8 +289,6 @@ def as_node(value, like: Node | None = None) -> Node:
 
 def check_feed_value(node: Node, value) -> np.ndarray:
     """`value` as an array of the placeholder's dtype, or a FeedError."""
-    from graphnet.errors import FeedError
-
     array = np.asarray(value)
     if array.dtype == object or not np.can_cast(array.dtype, node.dtype, "same_kind"):
         raise FeedError(

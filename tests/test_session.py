@@ -1,0 +1,139 @@
+"""Session: feeds, fetches, variable store, plan cache (graphnet/session.py)."""
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet.errors import FeedError
+
+
+@pytest.fixture
+def affine():
+    x = gn.placeholder((None, 3), "float32", name="x")
+    w = gn.variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="w")
+    return x, w, x @ w
+
+
+def test_fetch_structures_are_preserved(affine):
+    x, w, y = affine
+    sess = gn.Session()
+    feed = {x: np.ones((2, 3), np.float32)}
+    single = sess.run(y, feed)
+    as_list = sess.run([y, w], feed)
+    as_tuple = sess.run((y,), feed)
+    as_dict = sess.run({"out": y, "nested": [w]}, feed)
+    expected = np.ones((2, 3)) @ np.arange(6).reshape(3, 2)
+    np.testing.assert_allclose(single, expected)
+    assert isinstance(as_list, list) and isinstance(as_tuple, tuple)
+    np.testing.assert_allclose(as_dict["out"], expected)
+    np.testing.assert_allclose(as_dict["nested"][0], np.arange(6).reshape(3, 2))
+
+
+def test_scalars_come_back_as_numpy_scalars():
+    value = gn.Session().run(gn.sum(gn.constant([1.0, 2.0], "float32")))
+    assert isinstance(value, np.float32) and value == 3.0
+
+
+def test_fetched_values_are_copies(affine):
+    x, w, _ = affine
+    sess = gn.Session()
+    got = sess.run(w)
+    got[...] = 100
+    np.testing.assert_allclose(sess.get(w), np.arange(6).reshape(3, 2))
+
+
+def test_unfed_placeholder_names_it(affine):
+    x, _, y = affine
+    with pytest.raises(FeedError, match=r"placeholder 'x' \(None, 3\) float32 needs a value"):
+        gn.Session().run(y)
+
+
+def test_wrong_feed_shape_names_placeholder_and_shapes(affine):
+    x, _, y = affine
+    with pytest.raises(FeedError, match=r"'x' expects shape \(None, 3\); fed \(2, 4\)"):
+        gn.Session().run(y, {x: np.ones((2, 4))})
+    with pytest.raises(FeedError, match=r"fed \(3,\)"):
+        gn.Session().run(y, {x: np.ones(3)})
+
+
+def test_uncastable_feed_dtype_is_refused():
+    labels = gn.placeholder((None,), "int64", name="labels")
+    with pytest.raises(FeedError, match="'labels' is int64; cannot feed a float64"):
+        gn.Session().run(labels * 2, {labels: np.array([0.5, 1.5])})
+    with pytest.raises(FeedError, match="cannot feed a str32"):
+        gn.Session().run(labels * 2, {labels: np.array(["a"])})
+
+
+def test_feed_key_must_be_a_placeholder(affine):
+    x, w, y = affine
+    with pytest.raises(FeedError, match="'w' \\(variable\\) is not a placeholder"):
+        gn.Session().run(y, {x: np.ones((1, 3)), w: np.zeros((3, 2))})
+    with pytest.raises(FeedError, match="'x' is not a placeholder"):
+        gn.Session().run(y, {"x": np.ones((1, 3))})
+
+
+def test_bad_feed_leaves_variables_unchanged(affine):
+    x, w, y = affine
+    step = gn.assign_sub(w, gn.sum(y))
+    sess = gn.Session()
+    before = sess.get(w)
+    with pytest.raises(FeedError):
+        sess.run(step, {x: np.ones((2, 5))})
+    np.testing.assert_array_equal(sess.get(w), before)
+
+
+def test_get_set_and_initialize():
+    v = gn.variable(np.zeros(3, np.float32), name="v")
+    sess = gn.Session()
+    sess.set(v, [1, 2, 3])
+    np.testing.assert_array_equal(sess.run(v), [1, 2, 3])
+    sess.run(gn.assign_add(v, 1.0))
+    np.testing.assert_array_equal(sess.get(v), [2, 3, 4])
+    sess.initialize()
+    np.testing.assert_array_equal(sess.get(v), [0, 0, 0])
+    with pytest.raises(gn.ShapeError, match=r"'v' has shape \(3,\); got \(2,\)"):
+        sess.set(v, [1, 2])
+
+
+def test_sessions_hold_separate_values():
+    v = gn.variable(np.zeros(1), name="v")
+    a, b = gn.Session(), gn.Session()
+    a.run(gn.assign(v, [5.0]))
+    assert b.get(v)[0] == 0.0 and a.get(v)[0] == 5.0
+
+
+def test_updates_read_values_from_before_the_run():
+    v = gn.variable(np.array([1.0]), name="v")
+    doubled = v * 2
+    new = gn.assign(v, v + 10)
+    before, after, _ = gn.Session().run([doubled, new, v])
+    assert before[0] == 2.0 and after[0] == 11.0
+
+
+def test_only_needed_nodes_run():
+    x = gn.placeholder((2,), name="x")
+    unused = gn.placeholder((2,), name="unused")
+    _ = x + unused
+    out = gn.Session().run(x * 3, {x: np.ones(2)})  # `unused` needs no feed
+    np.testing.assert_array_equal(out, [3, 3])
+
+
+def test_plans_are_cached_per_fetches_and_feed_shapes(affine):
+    x, _, y = affine
+    sess = gn.Session()
+    sess.run(y, {x: np.ones((2, 3))})
+    sess.run(y, {x: np.ones((2, 3))})
+    assert len(sess._plans) == 1
+    sess.run(y, {x: np.ones((5, 3))})
+    assert len(sess._plans) == 2
+
+
+def test_compiled_plan_runs_in_a_session(affine):
+    x, w, y = affine
+    step = gn.assign_sub(w, 0.5 * gn.gradients(gn.sum(y), w))
+    plan = gn.compile([gn.sum(y), gn.group(step)], feeds=[x])
+    loss, nothing = gn.Session().run(plan, {x: np.ones((1, 3))})
+    assert loss == 15.0 and nothing is None
+    assert "def plan(feeds, variables):" in plan.source
+    with pytest.raises(gn.GraphError, match="need placeholders \\['x'\\]"):
+        gn.compile(y, feeds=[])
