@@ -4,7 +4,9 @@ Build a static graph of placeholders, variables and ops; `gn.gradients`
 adds the backward pass as more nodes; a Session compiles and runs it.
 """
 
-from graphnet import init, losses, nn, optim, random, viz
+from graphnet import (
+    activations, callbacks, data, datasets, init, layers, losses, metrics, nn, optim, random,
+    viz)
 from graphnet.autodiff import gradients
 from graphnet.compiler import compile
 from graphnet.compiler.plan import Plan
@@ -12,13 +14,16 @@ from graphnet.errors import FeedError, GradientError, GraphError, GraphnetError,
 from graphnet.graph import (
     Graph, Node, Op, constant, name_scope, placeholder, reset_names, variable)
 from graphnet.ops import *  # noqa: F403 - the math namespace is the top level
+from graphnet.models import Input, Model, Sequential
 from graphnet.ops import __all__ as _ops_all
 from graphnet.session import Session
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FeedError", "GradientError", "Graph", "GraphError", "GraphnetError", "Node", "Op", "Plan",
-    "Session", "ShapeError", "compile", "constant", "gradients", "init", "losses", "name_scope", "nn", "optim",
-    "placeholder", "random", "reset_names", "variable", "viz", *_ops_all,
+    "FeedError", "GradientError", "Graph", "GraphError", "GraphnetError", "Input", "Model",
+    "Node", "Op", "Plan", "Sequential", "Session", "ShapeError", "activations", "callbacks",
+    "compile", "constant", "data", "datasets", "gradients", "init", "layers", "losses", "metrics",
+    "name_scope", "nn", "optim", "placeholder", "random", "reset_names", "variable", "viz",
+    *_ops_all,
 ]

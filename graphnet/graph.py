@@ -154,9 +154,13 @@ _used_names: dict = {}
 
 
 @contextlib.contextmanager
-def name_scope(name: str):
-    """Prefix the names of nodes built inside: `with gn.name_scope("block"):`."""
-    _scope.append(unique_name(name, scoped=True))
+def name_scope(name: str, unique: bool = True):
+    """Prefix the names of nodes built inside: `with gn.name_scope("block"):`.
+
+    A scope name already used becomes `block_1` unless `unique=False`, which
+    re-enters it (a layer called twice keeps its nodes under its own name).
+    """
+    _scope.append(unique_name(name, scoped=True) if unique else "/".join(_scope + [name]))
     try:
         yield _scope[-1]
     finally:

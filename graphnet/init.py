@@ -105,3 +105,23 @@ def orthogonal(shape, gain=1.0, seed=None, dtype="float32") -> np.ndarray:
     q *= np.sign(np.diag(r))
     q = q if rows >= cols else q.T
     return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+
+_BY_NAME = {
+    "zeros": zeros, "ones": ones, "constant": constant, "uniform": uniform, "normal": normal,
+    "truncated_normal": truncated_normal, "glorot_uniform": glorot_uniform,
+    "glorot_normal": glorot_normal, "xavier_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal, "he_uniform": he_uniform, "he_normal": he_normal,
+    "lecun_uniform": lecun_uniform, "lecun_normal": lecun_normal, "orthogonal": orthogonal,
+}
+
+
+def get(identifier):
+    """An initializer by name (`"glorot_uniform"`) or a callable passed through."""
+    if callable(identifier):
+        return identifier
+    try:
+        return _BY_NAME[identifier]
+    except KeyError:
+        raise ValueError(f"unknown initializer {identifier!r}; valid names: "
+                         f"{', '.join(sorted(_BY_NAME))}") from None

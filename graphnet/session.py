@@ -55,7 +55,8 @@ class Session:
         key = (structure_key(structure), tuple(n.id for n in outputs), signature)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = compile(fetches, **self._compile_options)
+            shapes = {p: np.shape(v) for p, v in feed_dict.items()}
+            plan = self._plans[key] = compile(fetches, feed_shapes=shapes, **self._compile_options)
         return plan
 
     def _value(self, var: Node) -> np.ndarray:

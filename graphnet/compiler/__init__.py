@@ -1,30 +1,68 @@
 """Turn a set of fetches into a Plan: sort, rewrite, generate NumPy code.
 
 `PIPELINE` is the ordered list of passes, each a plain `Graph -> Graph`
-function whose name `disable=[...]` and `explain()` use.
+function whose name `disable=[...]` and `explain()` use. Given the shapes
+that will be fed, `specialize` runs first and makes every size known.
 """
 
 from __future__ import annotations
 
 from graphnet.compiler.fetches import flatten
-from graphnet.compiler.plan import Plan
+from graphnet.compiler.passes import (
+    cse, fold_constants, prune, simplify, specialize, static_shapes)
+from graphnet.compiler.plan import PassRecord, Plan
+from graphnet.compiler.rewrite import recording
+from graphnet.errors import GraphError
 from graphnet.graph import Graph
 
-PIPELINE: list = []
+PIPELINE: list = [
+    prune,           # keep only what the fetches and the updates need
+    static_shapes,   # run-time shape helpers of gradients -> static ops, where sizes are known
+    cse,             # merge nodes with equal ops and inputs; constants by value
+    fold_constants,  # evaluate subgraphs with no placeholder or variable now
+    simplify,        # algebraic identities, one rule a row of simplify.RULES
+    cse,             # again: simplified nodes often become equal
+]
+
+#: What `disable=[...]` accepts: the pipeline's names and "specialize".
+PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE))
 
 
-def compile(fetches, feeds=None, optimize: bool = True, disable=()) -> Plan:  # noqa: A001
-    """A runnable plan for `fetches` (a node, list, tuple or dict of nodes)."""
-    unknown = set(disable) - {p.__name__ for p in PIPELINE}
+def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A001
+            feed_shapes: dict | None = None, verify: bool = False) -> Plan:
+    """A runnable plan for `fetches` (a node, list, tuple or dict of nodes).
+
+    `feed_shapes` ({placeholder: shape}) specialises the plan to those shapes:
+    every size becomes known and the plan refuses other shapes (Session.run
+    passes the shapes it feeds and caches one plan per signature). `disable`
+    names passes to skip; `optimize=False` skips them all. `verify=True`
+    re-checks the graph after every pass (the tests do).
+
+        >>> plan = gn.compile([loss, train], feeds=[x, y], feed_shapes={x: (32, 784)})
+        >>> print(plan.explain())
+    """
+    unknown = set(disable) - set(PASS_NAMES)
     if unknown:
-        raise ValueError(f"unknown passes {sorted(unknown)}; the passes are "
-                         f"{[p.__name__ for p in PIPELINE]}")
+        raise ValueError(f"unknown passes {sorted(unknown)}; the passes are {PASS_NAMES}")
     outputs, structure = flatten(fetches)
     graph = Graph(outputs)
-    applied = []
-    for compiler_pass in PIPELINE if optimize else []:
-        if compiler_pass.__name__ not in disable:
-            before = len(graph)
-            graph = compiler_pass(graph)
-            applied.append((compiler_pass.__name__, before, len(graph)))
-    return Plan(graph, structure, feeds, applied)
+    records = []
+    steps = [("specialize", lambda g: specialize(g, feed_shapes))] if feed_shapes else []
+    steps += [(p.__name__, p) for p in PIPELINE]
+    for name, run_pass in steps if optimize else []:
+        if name in disable:
+            continue
+        before = len(graph)
+        with recording() as notes:
+            graph = run_pass(graph)
+        if verify:
+            _verify(graph, name)
+        records.append(PassRecord(name, before, len(graph), tuple(notes)))
+    return Plan(graph, structure, feeds, records)
+
+
+def _verify(graph: Graph, name: str):
+    try:
+        graph.verify()
+    except GraphError as err:
+        raise GraphError(f"after pass {name}: {err}") from None

@@ -42,11 +42,13 @@ class Plan:
         return unflatten(self.structure, values)
 
     def explain(self) -> str:
-        """The passes applied with node counts, and the plan's size."""
+        """The passes applied with node counts and what each did, and the plan's size."""
         lines = [f"plan for {len(self.outputs)} fetches: {len(self.graph)} nodes, "
                  f"{len(self.placeholders)} placeholders, {len(self.variables)} variables"]
-        for name, before, after in self.applied:
-            lines.append(f"  {name}: {before} -> {after} nodes")
+        width = max((len(r.name) for r in self.applied), default=0)
+        for record in self.applied:
+            counts = f"{record.before:>5} -> {record.after:<5} nodes"
+            lines.append(f"  {record.name:<{width}}  {counts}  {'; '.join(record.notes)}".rstrip())
         return "\n".join(lines)
 
     def __repr__(self):
@@ -61,6 +63,16 @@ def _check_feeds(needed: list, feeds):
     missing = [p.name for p in needed if p not in feeds]
     if missing:
         raise GraphError(f"the fetches need placeholders {missing}, which are not in feeds")
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one compiler pass did, for `explain()`."""
+
+    name: str
+    before: int
+    after: int
+    notes: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from graphnet.ops.elementwise import (
     abs, add, clip, cos, divide, equal, erf, exp, floor, greater, greater_equal, less, less_equal, log,
     log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply, neg, not_equal,
     power, sign, sin, sqrt, square, subtract, where)
+from graphnet.ops.indexing import argmax, argmin
 from graphnet.ops.linalg import matmul
 from graphnet.ops.reductions import max, mean, min, prod, sum
 from graphnet.ops.shape import (
@@ -15,7 +16,7 @@ from graphnet.ops.shape import (
 from graphnet.ops.state import assign, assign_add, assign_sub, group
 
 __all__ = [
-    "abs", "add", "assign", "assign_add", "assign_sub", "broadcast_to", "cast", "clip",
+    "abs", "add", "argmax", "argmin", "assign", "assign_add", "assign_sub", "broadcast_to", "cast", "clip",
     "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "floor", "gather", "gelu", "getitem",
     "greater", "greater_equal", "group", "leaky_relu", "less", "less_equal", "log", "log1p",
     "log_softmax", "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum",

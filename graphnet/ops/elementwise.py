@@ -13,6 +13,7 @@ import numpy as np
 
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
+from graphnet.ops.shape import cast
 from graphnet.shapes import broadcast_shapes
 
 
@@ -107,7 +108,7 @@ class Div(Op):
         return np.true_divide(a, b)
 
     def grad(self, node, g):
-        a, b = node.inputs
+        b = node.inputs[1]
         return [divide(g, b), neg(multiply(g, divide(node, b)))]
 
 
@@ -145,7 +146,8 @@ class Pow(Op):
         a, b = node.inputs
         da = multiply(g, multiply(b, power(a, subtract(b, 1))))
         # NOTE: d/db a**b = log(a) a**b is only real for a > 0; 0 elsewhere.
-        safe_log = where(greater(a, 0), log(where(greater(a, 0), a, 1)), zero(a))
+        a_float, positive = cast(a, node.dtype), greater(a, 0)
+        safe_log = where(positive, log(where(positive, a_float, 1)), zero(a_float))
         db = multiply(g, multiply(node, safe_log))
         return [da, db]
 

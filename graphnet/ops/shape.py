@@ -6,6 +6,7 @@ run time, so they work with sizes that are unknown when the graph is built).
 
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.shapes import (
-    broadcast_shapes, format_shape, is_static, normalize_axes, normalize_axis, num_elements)
+    broadcast_shapes, format_shape, normalize_axes, normalize_axis, num_elements)
 
 # ------------------------------------------------------ reshape family
 
@@ -85,7 +86,10 @@ class Transpose(Op):
 def transpose(x, perm=None, name=None) -> Node:
     """Permute axes (reverse them when `perm` is None)."""
     x = as_node(x)
-    perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(int(p) % max(x.ndim, 1) for p in perm)
+    if perm is None:
+        perm = tuple(reversed(range(x.ndim)))
+    else:  # an out-of-range axis is an error, not wrapped round (Transpose.infer names it)
+        perm = tuple(int(p) + x.ndim if -x.ndim <= int(p) < 0 else int(p) for p in perm)
     return apply(Transpose(perm), x, name=name)
 
 
@@ -338,7 +342,7 @@ def split(x, num_or_sizes, axis: int = 0, name=None) -> list:
     starts = np.cumsum([0] + sizes)
     lead = (slice(None),) * axis
     return [getitem(x, lead + (slice(int(a), int(b)),), name=name or "split")
-            for a, b in zip(starts[:-1], starts[1:])]
+            for a, b in itertools.pairwise(starts)]
 
 
 # ----------------------------------------------------------- indexing

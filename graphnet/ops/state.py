@@ -25,7 +25,11 @@ class Assignment(Op):
     def infer(self, target, value):
         if not isinstance(target.op, Variable):
             raise ShapeError(f"target '{target.name}' is a {target.op.kind}, not a variable")
-        if broadcast_shapes(value.shape, target.shape) != target.shape:
+        try:
+            fits = broadcast_shapes(value.shape, target.shape) == target.shape
+        except ShapeError:
+            fits = False
+        if not fits:
             raise ShapeError(f"value {format_shape(value.shape)} does not fit variable "
                              f"'{target.name}' {format_shape(target.shape)}")
         if not np.can_cast(value.dtype, target.dtype, "same_kind"):

@@ -1,0 +1,9 @@
+"""The compiler's passes: plain `Graph -> Graph` functions, one module per family."""
+
+from graphnet.compiler.passes.cse import cse
+from graphnet.compiler.passes.fold import fold_constants
+from graphnet.compiler.passes.prune import prune
+from graphnet.compiler.passes.shapes import specialize, static_shapes
+from graphnet.compiler.passes.simplify import simplify
+
+__all__ = ["cse", "fold_constants", "prune", "simplify", "specialize", "static_shapes"]

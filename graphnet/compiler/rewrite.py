@@ -1,0 +1,232 @@
+"""Rewriting graphs. Nodes are immutable, so a pass rebuilds what changed.
+
+`rebuild(graph, visit)` walks the graph in order. Each node whose inputs were
+rewritten is cloned first (same op, name, origin and id, shape and dtype
+re-inferred), then `visit` may return a replacement for it. Nodes that rules
+build come from `make`, named after and located at the node they stand for,
+so listings, plans and errors keep pointing at the user's code.
+
+Ids order ties in the graph's topological sort, so a clone or a replacement
+keeps the id of the node it stands for: the rewritten plan keeps the user's
+order (and with it where assignments fall relative to reads).
+
+`apply_rules` is the engine behind the table-driven passes (simplify,
+static_shapes): one rule a row, each `rule(node) -> Node | None`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import numpy as np
+
+from graphnet.errors import GraphError, ShapeError
+from graphnet.graph import SOURCE_OPS, Graph, Node, Op
+from graphnet.compiler.ops import SpecifyShape
+from graphnet.ops.shape import (
+    BroadcastLike, BroadcastTo, Cast, ConcatPart, ExpandDims, GetItem, Reshape, ReshapeLike,
+    Squeeze, StopGradient, SumLike, Transpose)
+from graphnet.ops.state import Group
+from graphnet.shapes import format_shape
+
+#: Nodes built by `make` since the current node's visit began.
+_made: list = []
+#: Where `note` writes while `recording()` is active (None: nowhere).
+_notes: list | None = None
+
+
+# ------------------------------------------------------------ building
+
+
+def clone(node: Node, inputs: tuple) -> Node:
+    """`node` on new inputs: same op, name, origin and id, shape re-inferred."""
+    new = _build(node.op, inputs, node.name, node.origin)
+    new.id = node.id
+    return new
+
+
+def make(op: Op, inputs, like: Node, suffix: str | None = None) -> Node:
+    """A node built by a rewrite of `like`: its name (plus `/suffix` for
+    helper nodes) and origin, with shape and dtype inferred now."""
+    name = like.name if suffix is None else f"{like.name}/{suffix}"
+    node = _build(op, tuple(inputs), name, like.origin)
+    _made.append(node)
+    return node
+
+
+def _build(op: Op, inputs: tuple, name: str, origin: str) -> Node:
+    try:
+        shape, dtype = op.infer(*inputs)
+    except ShapeError as err:
+        raise ShapeError(f"{op.kind} '{name}': {err} (created at {origin})") from None
+    return Node(op, inputs, None if shape is None else tuple(shape), dtype, name, origin)
+
+
+def same_type(a: Node, b: Node) -> bool:
+    """Same static shape and dtype (None sizes must sit in the same places)."""
+    return a.shape == b.shape and a.dtype == b.dtype
+
+
+def refines(new: Node, old: Node) -> bool:
+    """new's type is old's, with some unknown sizes made known."""
+    if old.shape is None or new.shape is None:
+        return old.shape is new.shape and old.dtype == new.dtype
+    return new.dtype == old.dtype and len(new.shape) == len(old.shape) and all(
+        o is None or o == n for n, o in zip(new.shape, old.shape))
+
+
+# ----------------------------------------------------------- rebuilding
+
+
+def rebuild(graph: Graph, visit=None) -> Graph:
+    """The graph with each node given its rewritten inputs, then `visit(node)`'s
+    replacement where it returns one. Unchanged graphs come back as they are."""
+    mapping: dict = {}
+    changed = False
+    for node in graph.nodes:
+        inputs = tuple(mapping[i] for i in node.inputs)
+        new = node
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            new = clone(node, inputs)
+        if visit is not None:
+            _made.clear()
+            replacement = visit(new)
+            if replacement is not None and replacement is not new:
+                if not refines(replacement, new):
+                    raise GraphError(
+                        f"compiler bug: '{node.name}' {_type(new)} was rewritten to "
+                        f"{replacement.op.kind} '{replacement.name}' {_type(replacement)}")
+                _take_place(replacement, new)
+                new = replacement
+            _made.clear()
+        mapping[node] = new
+        changed = changed or new is not node
+    if not changed:
+        return graph
+    return Graph([mapping[o] for o in graph.outputs])
+
+
+def _take_place(replacement: Node, old: Node):
+    """A replacement built for `old` takes its id, so it sorts where old did,
+    unless old lives on as an input of the new nodes."""
+    if any(n is replacement for n in _made) and not any(
+            i is old for n in _made for i in n.inputs):
+        replacement.id = old.id
+
+
+def _type(node: Node) -> str:
+    if node.shape is None:
+        return "(no value)"
+    return f"{format_shape(node.shape)} {node.dtype.name}"
+
+
+# ---------------------------------------------------------------- rules
+
+
+def apply_rules(graph: Graph, rules: list, counts: Counter | None = None) -> Graph:
+    """Rewrite each node with the first matching rule, until none fires.
+
+    `rules` is a table of `(op class or tuple of classes, rule)`; a rule takes
+    a node (inputs already rewritten) and returns a replacement or None. A
+    replacement must have the node's static shape and dtype; one that does
+    not is ignored, so a rule like `x * 1 -> x` need not re-check broadcasting.
+    `counts` gains one per rule firing, by the rule's name.
+
+    Nor may a replacement alias a variable that the graph assigns unless the
+    node did: `(v + 0) -> v` would let a value read before the update change
+    with it, since assignments update variables in place.
+    """
+    table: dict = {}
+    counts = Counter() if counts is None else counts
+    assigned = {node.inputs[0] for node in graph if node.op.stateful}
+
+    def rules_for(op_type) -> list:
+        if op_type not in table:
+            table[op_type] = [rule for classes, rule in rules if issubclass(op_type, classes)]
+        return table[op_type]
+
+    def visit(node: Node):
+        current = node
+        for _ in range(32):  # a bound, in case two rules undo each other
+            for rule in rules_for(type(current.op)):
+                result = rule(current)
+                if (result is not None and result is not current and same_type(result, current)
+                        and not (assigned and aliases(result, assigned)
+                                 and not aliases(current, assigned))):
+                    counts[rule.__name__] += 1
+                    current = result
+                    break
+            else:
+                break
+        return current
+
+    return rebuild(graph, visit)
+
+
+# ---------------------------------------------------------------- facts
+
+
+def is_pure(op: Op) -> bool:
+    """Safe to merge, fold or drop: no side effect and no randomness.
+
+    Assignments set `stateful`, random ops (dropout, sampling) set `random`.
+    """
+    return not op.stateful and not op.random
+
+
+#: Ops whose kernels may return a view of their first input.
+VIEW_OPS = (Reshape, ReshapeLike, ExpandDims, Squeeze, Transpose, BroadcastTo, BroadcastLike,
+            GetItem, StopGradient, SumLike, ConcatPart, SpecifyShape)
+
+
+def aliases(node: Node, variables: set) -> bool:
+    """True when node's value may share memory with one of `variables`."""
+    while node not in variables:
+        same_dtype_cast = isinstance(node.op, Cast) and node.dtype == node.inputs[0].dtype
+        if not (isinstance(node.op, VIEW_OPS) or same_dtype_cast):
+            return False
+        node = node.inputs[0]
+    return True
+
+
+def is_source(node: Node) -> bool:
+    """A placeholder, variable or constant."""
+    return isinstance(node.op, SOURCE_OPS)
+
+
+def is_group(node: Node) -> bool:
+    return isinstance(node.op, Group)
+
+
+def frozen(value) -> np.ndarray:
+    """A read-only copy, as constants hold their values."""
+    array = np.array(value, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+# ---------------------------------------------------------------- notes
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect what passes `note` while active; `explain()` prints it."""
+    global _notes
+    saved, _notes = _notes, []
+    try:
+        yield _notes
+    finally:
+        _notes = saved
+
+
+def note(text: str):
+    """Tell `explain()` what the running pass did (ignored outside compile)."""
+    if _notes is not None and text:
+        _notes.append(text)
+
+
+def note_counts(counts: Counter):
+    """`name x3, other x1`, most frequent first."""
+    if counts:
+        note(", ".join(f"{name} x{n}" for name, n in counts.most_common()))

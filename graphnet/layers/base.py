@@ -1,0 +1,94 @@
+"""The Layer base class: config in __init__, weights in build, graph in call."""
+
+from __future__ import annotations
+
+import re
+import weakref
+
+import numpy as np
+
+from graphnet import init
+from graphnet.errors import ShapeError
+from graphnet.graph import Node, name_scope, unique_name, variable
+from graphnet.shapes import format_shape
+
+#: Which layer call produced each symbolic output, for functional models.
+call_history: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Layer:
+    """A reusable piece of a model that builds graph nodes.
+
+    Subclasses take their configuration in `__init__`, create weights with
+    `add_weight` in `build(input_shape)`, and build nodes in
+    `call(x, training)`. Calling a layer builds it once, checks the input
+    (`expected_rank`), and puts its nodes under its name scope.
+    """
+
+    #: Required input rank (None: any); `rank_hint` is added to the error.
+    expected_rank: int | None = None
+    rank_hint: str = ""
+    #: True for layers that behave differently in training (dropout, batch norm).
+    uses_training = False
+
+    def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True,
+                 dtype="float32"):
+        base = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        self.name = unique_name(base, scoped=False)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.trainable = trainable
+        self.dtype = np.dtype(dtype)
+        self.built = False
+        self.weights: list = []
+        self.losses: list = []  # regularization penalties, added to the model's loss
+
+    def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable=True,
+                   regularizer=None, dtype=None) -> Node:
+        """A variable `layer_name/name`, initialised by name or callable."""
+        value = init.get(initializer)(tuple(shape), dtype=dtype or self.dtype)
+        with name_scope(self.name, unique=False):
+            weight = variable(value, name=name, trainable=trainable and self.trainable)
+            if regularizer is not None:
+                self.losses.append(regularizer(weight))
+        self.weights.append(weight)
+        return weight
+
+    def build(self, input_shape: tuple):
+        """Create weights for inputs of `input_shape` (batch axis included)."""
+
+    def call(self, x: Node, training: bool = False) -> Node:
+        raise NotImplementedError
+
+    def __call__(self, x, training: bool = False) -> Node:
+        if not isinstance(x, Node):
+            raise TypeError(f"{type(self).__name__} '{self.name}' is called on graph nodes "
+                            f"(e.g. gn.Input(...)), got {type(x).__name__}")
+        self.check_input(x)
+        if not self.built:
+            self.build(x.shape)
+            self.built = True
+        with name_scope(self.name, unique=False):
+            out = self.call(x, training=training)
+        call_history[out] = (self, x)
+        return out
+
+    def check_input(self, x: Node):
+        """Raise a ShapeError naming the layer when x has the wrong rank."""
+        if self.expected_rank is not None and x.ndim != self.expected_rank:
+            raise ShapeError(
+                f"{type(self).__name__} '{self.name}' expects {self.expected_rank}-D input, "
+                f"got {format_shape(x.shape)}{self.rank_hint}")
+
+    @property
+    def trainable_weights(self) -> list:
+        return [w for w in self.weights if w.op.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [w for w in self.weights if not w.op.trainable]
+
+    def count_params(self) -> int:
+        return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} '{self.name}'>"
