@@ -38,6 +38,9 @@ class Op:
     stateful = False
     #: True for ops that draw random numbers: never folded or merged.
     random = False
+    #: True when `forward` may return a view of input 0 (reshape, transpose,
+    #: slicing): the result aliases that input's memory.
+    view = False
 
     @property
     def kind(self) -> str:
@@ -89,7 +92,7 @@ class Node:
     `gn.equal` for an elementwise comparison.
     """
 
-    __slots__ = ("op", "inputs", "shape", "dtype", "name", "origin", "id", "__weakref__")
+    __slots__ = ("__weakref__", "dtype", "id", "inputs", "name", "op", "origin", "shape")
     __array_ufunc__ = None  # make `ndarray + node` defer to Node.__radd__
 
     def __init__(self, op: Op, inputs: tuple, shape: tuple, dtype, name: str, origin: str):
@@ -160,7 +163,7 @@ def name_scope(name: str, unique: bool = True):
     A scope name already used becomes `block_1` unless `unique=False`, which
     re-enters it (a layer called twice keeps its nodes under its own name).
     """
-    _scope.append(unique_name(name, scoped=True) if unique else "/".join(_scope + [name]))
+    _scope.append(unique_name(name) if unique else _scoped(name))
     try:
         yield _scope[-1]
     finally:
@@ -169,7 +172,7 @@ def name_scope(name: str, unique: bool = True):
 
 def unique_name(base: str, scoped: bool = True) -> str:
     """`base` inside the current scope, suffixed `_1`, `_2`, ... when taken."""
-    full = "/".join(_scope + [base]) if scoped and _scope else base
+    full = _scoped(base) if scoped else base
     count = _used_names.get(full)
     if count is None:
         _used_names[full] = 0
@@ -181,6 +184,32 @@ def unique_name(base: str, scoped: bool = True) -> str:
             _used_names[full] = count
             _used_names[candidate] = 0
             return candidate
+
+
+def _scoped(base: str) -> str:
+    return f"{_scope[-1]}/{base}" if _scope else base
+
+
+@contextlib.contextmanager
+def root_scope():
+    """Build names outside every enclosing name scope (e.g. optimizer state)."""
+    saved = _scope[:]
+    _scope.clear()
+    try:
+        yield
+    finally:
+        _scope[:] = saved
+
+
+@contextlib.contextmanager
+def throwaway_names():
+    """Forget the names used inside afterwards (for nodes built only to draw)."""
+    saved = dict(_used_names)
+    try:
+        yield
+    finally:
+        _used_names.clear()
+        _used_names.update(saved)
 
 
 def reset_names():
@@ -248,7 +277,7 @@ class Constant(Op):
 SOURCE_OPS = (Placeholder, Variable, Constant)
 
 #: Every variable created so far, so `Session.initialize()` can find them.
-all_variables: "weakref.WeakSet[Node]" = weakref.WeakSet()
+all_variables: weakref.WeakSet[Node] = weakref.WeakSet()
 
 
 def placeholder(shape, dtype="float32", name: str | None = None) -> Node:
@@ -408,6 +437,19 @@ def _order_assignments(dag: nx.DiGraph):
                 f"'{node.name}' at {node.origin}); fetch them in separate runs")
         targets[target] = node
         later = nx.descendants(dag, node)
-        for reader in list(dag.successors(target)):
+        for reader in _readers(dag, target):
             if reader is not node and reader not in later:
                 dag.add_edge(reader, node)
+
+
+def _readers(dag: nx.DiGraph, target: Node) -> set:
+    """Nodes that read `target`'s memory: its consumers, and the consumers of
+    any view of it (a transpose of a weight reads the weight)."""
+    readers, stack = set(), [target]
+    while stack:
+        for consumer in dag.successors(stack.pop()):
+            if consumer not in readers and not consumer.op.stateful:
+                readers.add(consumer)
+                if consumer.op.view and consumer.inputs[0] in readers | {target}:
+                    stack.append(consumer)
+    return readers

@@ -126,6 +126,21 @@ class Model:
                  f"Non-trainable params: {total - trainable:,}"]
         print_fn("\n".join(text))
 
+    def to_dot(self, show_grads: bool = False, **options):
+        """A Graphviz diagram of the model: its inference graph, scoped by layer;
+        with `show_grads=True`, the training loss and its gradients."""
+        from graphnet.viz import to_dot
+        self._require_built("to_dot")
+        if show_grads:
+            if self._graphs is None or "train" not in self._graphs:
+                raise ValueError(f"{self.name} has no training graph yet: show_grads needs a "
+                                 "compiled model that has seen data (fit or train_on_batch)")
+            return to_dot(self._graphs["train"]["loss"], show_grads=True, **options)
+        return to_dot(self.outputs, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.to_dot(depth=1)._repr_mimebundle_(include, exclude)
+
     def _require_built(self, what):
         if not self.built:
             raise ValueError(f"{self.name} is not built yet, so {what} has nothing to show: give "

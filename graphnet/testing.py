@@ -92,4 +92,5 @@ def _compare(where: str, got: np.ndarray, expected: np.ndarray, rtol: float, ato
         f"{where}: symbolic and numeric gradients differ at {int(bad.sum())} of {got.size} "
         f"entries; max abs error {np.nanmax(error):.3g}, max rel error "
         f"{np.nanmax(relative):.3g} (rtol={rtol}, atol={atol}); worst at index "
-        f"{tuple(int(i) for i in worst)}: symbolic {float(got[worst]):.6g}, numeric {float(expected[worst]):.6g}")
+        f"{tuple(int(i) for i in worst)}: symbolic {float(got[worst]):.6g}, "
+        f"numeric {float(expected[worst]):.6g}")

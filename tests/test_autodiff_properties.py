@@ -135,3 +135,14 @@ def test_reduction_gradients_and_values(shape, op, spec, seed, dynamic):
         node = gn.placeholder(x.shape, "float64")
         value = gn.Session().run(REDUCTIONS[op](node, axis, keepdims), {node: x})
         np.testing.assert_allclose(value, getattr(np, op)(x, axis=axis, keepdims=keepdims))
+
+
+@settings(max_examples=30)
+@given(pair=broadcast_pair(), program=st.lists(steps, min_size=1, max_size=3), seed=seeds)
+def test_random_graph_second_derivatives(pair, program, seed):
+    def hessian_vector(a, b):
+        y = build_program(program)(a, b)
+        w = gn.constant(np.random.default_rng(seed).standard_normal(y.shape))
+        return gn.gradients(y, [a, b], grad_ys=w)
+    check_gradients(hessian_vector, arrays(seed, *pair), rtol=1e-4, atol=1e-6,
+                    name=f"gradient of {program} on {pair}")

@@ -113,3 +113,18 @@ def test_double_assignment_in_one_run_is_refused():
     v = gn.variable(np.zeros(2), name="v")
     with pytest.raises(GraphError, match="assigned twice"):
         gn.Session().run([gn.assign(v, np.ones(2)), gn.assign_add(v, np.ones(2))])
+
+
+def test_nested_scopes_join_once_and_root_scope_leaves_them():
+    with gn.name_scope("block"):
+        with gn.name_scope("attn"):
+            q = gn.placeholder((1,), name="q")
+            with gn.graph.root_scope():
+                top = gn.placeholder((1,), name="top")
+    assert (q.name, top.name) == ("block/attn/q", "top")
+
+
+def test_throwaway_names_are_forgotten():
+    with gn.graph.throwaway_names():
+        gn.placeholder((1,), name="scratch")
+    assert gn.placeholder((1,), name="scratch").name == "scratch"

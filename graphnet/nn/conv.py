@@ -151,8 +151,8 @@ def conv2d(x, w, strides=1, padding="valid", dilation=1, groups: int = 1, name=N
 @dataclass(frozen=True)
 class Conv2DBackpropInput(ConvAttributes):
     """dx of Conv2D for output gradient g and kernel w: the transposed
-    convolution, as g @ w^T (one matmul) scattered back window by window
-    (col2im: a loop over the kh*kw taps). Input 2 only gives x's shape."""
+    convolution, as g @ w^T (one batched matmul) scattered back window by
+    window (col2im: a loop over the kh*kw taps). Input 2 only gives x's shape."""
 
     def infer(self, g, w, x):
         return x.shape, np.result_type(g.dtype, w.dtype)
@@ -163,15 +163,25 @@ class Conv2DBackpropInput(ConvAttributes):
         kh, kw, cg, cout = w.shape
         n, h, width, cin = x.shape
         pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
-        dxp = np.zeros((n, h + sum(pads[0]), width + sum(pads[1]), cin), dtype)
+        hp, wp = h + sum(pads[0]), width + sum(pads[1])
+        rows = _rows_layout(cg, kw, wo)
+        # Scatter into NHWC, or channels-first (C, N, H, W) when channels are
+        # few, so each tap's add runs over contiguous image rows.
+        dxp = np.zeros((n, hp, wp, cin) if rows else (cin, n, hp, wp), dtype)
         for cs, os in _group_slices(self.groups, cin, cout):
-            og = os.stop - os.start
-            cols = g[..., os].reshape(-1, og) @ w[..., os].reshape(-1, og).T
-            cols = cols.reshape(n, ho, wo, kh, kw, cg)
-            target = dxp[..., cs]
+            g2 = g[..., os].reshape(-1, os.stop - os.start)
+            if rows:  # (M, out) @ (kh, kw, out, in) -> (kh, kw, M, in)
+                cols = np.matmul(g2, np.ascontiguousarray(w[..., os].transpose(0, 1, 3, 2)))
+                cols, target = cols.reshape(kh, kw, n, ho, wo, cg), dxp[..., cs]
+            else:     # (kh*kw*in, out) @ (out, M) -> (kh, kw, in, M)
+                cols = w[..., os].reshape(-1, os.stop - os.start) @ g2.T
+                cols, target = cols.reshape(kh, kw, cg, n, ho, wo), dxp[cs].transpose(1, 2, 3, 0)
             for a in range(kh):
                 for b in range(kw):
-                    target[tap(a, b, (ho, wo), self.strides, self.dilation)] += cols[:, :, :, a, b]
+                    index = tap(a, b, (ho, wo), self.strides, self.dilation)
+                    target[index] += cols[a, b] if rows else cols[a, b].transpose(1, 2, 3, 0)
+        if not rows:
+            dxp = np.ascontiguousarray(dxp.transpose(1, 2, 3, 0))
         return crop_hw(dxp, pads, (h, width))
 
     def grad(self, node, gg):

@@ -22,6 +22,8 @@ from graphnet.shapes import (
 
 @dataclass(frozen=True)
 class Reshape(Op):
+    view = True
+
     shape: tuple
 
     def infer(self, x):
@@ -51,6 +53,8 @@ def reshape(x, shape, name=None) -> Node:
 
 @dataclass(frozen=True)
 class ReshapeLike(Op):
+    view = True
+
     def infer(self, x, like):
         return like.shape, x.dtype
 
@@ -68,6 +72,8 @@ def reshape_like(x, like, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Transpose(Op):
+    view = True
+
     perm: tuple
 
     def infer(self, x):
@@ -102,6 +108,8 @@ def swap_last_axes(x) -> Node:
 
 @dataclass(frozen=True)
 class ExpandDims(Op):
+    view = True
+
     axes: tuple
 
     def infer(self, x):
@@ -125,6 +133,8 @@ def expand_dims(x, axis, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Squeeze(Op):
+    view = True
+
     axes: tuple
 
     def infer(self, x):
@@ -151,6 +161,8 @@ def squeeze(x, axis=None, name=None) -> Node:
 
 @dataclass(frozen=True)
 class BroadcastTo(Op):
+    view = True
+
     shape: tuple
 
     def infer(self, x):
@@ -172,6 +184,8 @@ def broadcast_to(x, shape, name=None) -> Node:
 
 @dataclass(frozen=True)
 class BroadcastLike(Op):
+    view = True
+
     def infer(self, x, like):
         broadcast_shapes(x.shape, like.shape)
         return like.shape, x.dtype
@@ -382,6 +396,8 @@ def _format_index(index: tuple) -> str:
 
 @dataclass(frozen=True)
 class GetItem(Op):
+    view = True
+
     index: tuple
 
     def label(self):
@@ -443,7 +459,7 @@ class ScatterSlice(Op):
         return out
 
     def grad(self, node, g):
-        return [getitem(g, self.index), None]
+        return [apply(GetItem(self.index), g), None]  # index is already canonical
 
 
 @dataclass(frozen=True)
@@ -561,6 +577,8 @@ def one_hot(indices, depth: int, dtype="float32", name=None) -> Node:
 
 @dataclass(frozen=True)
 class Cast(Op):
+    view = True
+
     dtype: np.dtype
 
     def infer(self, x):
@@ -587,6 +605,8 @@ def cast(x, dtype, name=None) -> Node:
 
 @dataclass(frozen=True)
 class StopGradient(Op):
+    view = True
+
     def infer(self, x):
         return x.shape, x.dtype
 

@@ -13,15 +13,22 @@ decay around it.
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import numpy as np
 
-from graphnet import graph
 from graphnet.autodiff import gradients
 from graphnet.errors import ShapeError
-from graphnet.graph import Graph, Node, Variable, as_node, name_scope, unique_name, variable
+from graphnet.graph import (
+    Graph,
+    Node,
+    Variable,
+    as_node,
+    name_scope,
+    root_scope,
+    unique_name,
+    variable,
+)
 from graphnet.ops import (
     add,
     assign,
@@ -69,7 +76,7 @@ class Optimizer:
         self._excluded: set = set()
         self._excluded_names: list = []
         self._pending = None            # slot assignments of the update being built
-        with _root_scope():
+        with root_scope():
             self.iterations = variable(np.int64(0), name=f"{self.name}/iterations",
                                        trainable=False)
             self._learning_rate = self._make_learning_rate(learning_rate)
@@ -116,7 +123,7 @@ class Optimizer:
 
     def add_slot(self, var: Node, slot_name: str, initial_value: float = 0.0) -> Node:
         """A non-trainable variable shaped like `var`, named `<var>/<optimizer>_<slot>`."""
-        with _root_scope():
+        with root_scope():
             slot = variable(np.full(var.shape, initial_value, var.dtype),
                             name=f"{var.name}/{self.name}_{slot_name}", trainable=False)
         self._slots.setdefault(var, {})[slot_name] = slot
@@ -302,14 +309,3 @@ def _check_clipping(clipnorm, clipvalue, global_clipnorm):
         if value <= 0:
             raise ValueError(f"{key} must be > 0; got {value}")
 
-
-@contextlib.contextmanager
-def _root_scope():
-    """Build outside the caller's name_scope, so slot names follow their parameter's."""
-    # NOTE: reads graph._scope; a public way to leave all scopes would be cleaner.
-    saved = list(graph._scope)
-    graph._scope.clear()
-    try:
-        yield
-    finally:
-        graph._scope[:] = saved

@@ -2,8 +2,7 @@
 
 A node or list of nodes draws its ancestors (plus the generated backward
 graph with `show_grads=True`); a compiled Plan draws its steps; any other
-object with a `to_dot(**options)` method (models, once they exist) draws
-itself.
+object with a `to_dot(**options)` method (the hook for models) draws itself.
 """
 
 from __future__ import annotations
@@ -45,8 +44,10 @@ def to_dot(target, *, show_grads: bool = False, collapse=(), depth: int | None =
     if show_buffers:
         raise ValueError("show_buffers applies to compiled plans: "
                          "gn.viz.draw(gn.compile(loss), 'plan.svg', show_buffers=True)")
-    if not isinstance(target, (Node, list, tuple)) and callable(getattr(target, "to_dot", None)):
-        # NOTE: models will provide this hook; they pass the options on to their graph.
+    if not isinstance(target, (Node, list, tuple, dict)) and callable(
+            getattr(target, "to_dot", None)):
+        # NOTE: models do not define this hook yet; one would pass the options on
+        # to `gn.viz.to_dot(self.outputs, ...)` or to its loss graph.
         return target.to_dot(show_grads=show_grads, **options)
     outputs = _as_nodes(target)
     if show_grads:
@@ -63,18 +64,14 @@ def backward_nodes(outputs: list) -> list:
                  and n.op.trainable and n.dtype.kind == "f"]
     if not losses or not variables:
         names = ", ".join(f"'{n.name}'" for n in outputs)
-        raise ValueError(f"show_grads: nothing to differentiate; show_grads needs a "
-                         f"floating-point target that depends on trainable variables, and "
-                         f"{names} has {len(losses)} such targets and "
-                         f"{len(variables)} trainable variables")
+        raise ValueError(f"show_grads: nothing to differentiate; it needs a floating-point "
+                         f"target that depends on trainable float variables, and {names} "
+                         f"gives {len(losses)} such targets and {len(variables)} such "
+                         "variables")
     # Drawing should not rename the user's later nodes (`gradients_1/...`), so
     # the names used by these throwaway gradient nodes are forgotten again.
-    saved = dict(graph_module._used_names)
-    try:
+    with graph_module.throwaway_names():
         grads = gradients(losses, variables, unconnected="none")
-    finally:
-        graph_module._used_names.clear()
-        graph_module._used_names.update(saved)
     return [g for g in grads if g is not None]
 
 
@@ -119,14 +116,17 @@ def _buffer(step):
 
 
 def _as_nodes(target) -> list:
-    """`target` as a non-empty list of nodes, or a TypeError that says what can be drawn."""
+    """`target` (a node, or a list, tuple or dict of them) as a non-empty list of
+    nodes, or a TypeError that says what can be drawn."""
+    if isinstance(target, dict):
+        target = list(target.values())
     items = list(target) if isinstance(target, (list, tuple)) else [target]
     for item in items:
         if not isinstance(item, Node):
             raise TypeError(
                 f"gn.viz cannot draw {type(item).__name__} {item!r:.60}; it draws a graph node, "
                 "a list of nodes, a compiled plan (gn.compile(...)) or an object with a "
-                "to_dot() method (models will have one)")
+                "to_dot() method")
     if not items:
         raise ValueError("gn.viz: nothing to draw: the list of nodes is empty")
     return items

@@ -4,8 +4,10 @@
 - forward: the kernel's value against a NumPy reference, for float32 and
   float64 inputs, on placeholders of the inputs' shapes and on placeholders
   whose sizes are all None;
-- the op's static shape and dtype rule against the real output;
-- gradients: float64 central differences against `gn.gradients`.
+- the op's static shape and dtype rule against the real output (and, for
+  float32, that no float64 node creeps into the backward pass);
+- gradients: float64 central differences against `gn.gradients`, and against
+  the gradient of the gradient (second order).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pytest
@@ -31,7 +34,7 @@ class OpCase:
     reference: Callable | None = None   # arrays -> array(s); None: `build` itself
     label: str = ""                     # what is special about the row
     dtypes: tuple = ("float32", "float64")  # float inputs are cast to each; () keeps them
-    grad: bool = True                   # run the finite-difference check
+    grad: bool = True                   # run the finite-difference checks
     dynamic: bool = True                # also build on all-None placeholders
     eps: float = 1e-6
     rtol: float = 1e-5
@@ -90,10 +93,15 @@ def forward_params(cases) -> list:
 
 
 def gradient_params(cases) -> list:
-    """(case, dynamic) for every gradient check of the table."""
-    return [pytest.param(case, dynamic, id=f"{case.id}{'-dynamic' if dynamic else ''}")
-            for case in cases if case.grad
-            for dynamic in ((False, True) if case.dynamic else (False,))]
+    """(case, order, dynamic) for every gradient check of the table: first order
+    on static and all-None placeholders, second order on static ones."""
+    params = []
+    for case in cases:
+        for order in (1, 2) if case.grad else ():
+            for dynamic in (False, True) if case.dynamic and order == 1 else (False,):
+                name = f"{case.id}-order{order}{'-dynamic' if dynamic else ''}"
+                params.append(pytest.param(case, order, dynamic, id=name))
+    return params
 
 
 # ------------------------------------------------------------ checks
@@ -117,7 +125,7 @@ def run_forward(case: OpCase, dtype, dynamic: bool):
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         expected = _as_list((case.reference or case.build)(*arrays))
         values = gn.Session().run(outs, dict(zip(nodes, arrays)))
-    assert len(values) == len(expected), f"{case.id}: {len(values)} outputs, expected {len(expected)}"
+    assert len(values) == len(expected), f"{case.id}: {len(values)} outputs, NumPy {len(expected)}"
     for node, value, want in zip(outs, values, expected):
         value, want = np.asarray(value), np.asarray(want)
         assert node.dtype == value.dtype, (
@@ -152,7 +160,18 @@ def check_backward_stays_float32(case: OpCase, nodes: list, outs: list):
         assert not wide, f"{case.id}: float64 nodes in a float32 backward pass: {wide}"
 
 
-def run_gradient(case: OpCase, dynamic: bool):
-    """float64 finite differences against the symbolic gradient."""
-    check_gradients(case.build, case.inputs, dynamic=dynamic, eps=case.eps, rtol=case.rtol,
-                    atol=case.atol, name=case.id)
+def run_gradient(case: OpCase, order: int, dynamic: bool):
+    """float64 finite differences against the symbolic gradient; at order 2, against
+    the gradient of the gradient (Hessian-vector products)."""
+    build = case.build if order == 1 else partial(_weighted_gradients, case)
+    check_gradients(build, case.inputs, dynamic=dynamic, eps=case.eps, rtol=case.rtol,
+                    atol=case.atol, name=f"{case.id} order {order}")
+
+
+def _weighted_gradients(case: OpCase, *nodes) -> list:
+    """Gradients of a fixed random weighting of the case's outputs: a node to
+    differentiate again."""
+    outs = _as_list(case.build(*nodes))
+    rng = np.random.default_rng(1)
+    weights = [gn.constant(rng.standard_normal(o.shape), dtype=o.dtype) for o in outs]
+    return gn.gradients(outs, [n for n in nodes if n.dtype.kind == "f"], grad_ys=weights)

@@ -78,9 +78,9 @@ def test_forward(case, dtype, dynamic):
     run_forward(case, dtype, dynamic)
 
 
-@pytest.mark.parametrize("case, dynamic", gradient_params(CASES))
-def test_gradient(case, dynamic):
-    run_gradient(case, dynamic)
+@pytest.mark.parametrize("case, order, dynamic", gradient_params(CASES))
+def test_gradient(case, order, dynamic):
+    run_gradient(case, order, dynamic)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -48,9 +48,9 @@ def test_forward(case, dtype, dynamic):
     run_forward(case, dtype, dynamic)
 
 
-@pytest.mark.parametrize("case, dynamic", gradient_params(CASES))
-def test_gradient(case, dynamic):
-    run_gradient(case, dynamic)
+@pytest.mark.parametrize("case, order, dynamic", gradient_params(CASES))
+def test_gradient(case, order, dynamic):
+    run_gradient(case, order, dynamic)
 
 
 def test_mean_over_a_none_dimension_divides_by_the_run_time_size():

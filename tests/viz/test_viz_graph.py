@@ -173,3 +173,10 @@ def test_updates_are_drawn_as_their_own_kind(mlp, read_svg, tmp_path):
     fills = [svg.fill(t) for t in svg.nodes]
     assert fills.count(FILLS["update"]) == 6 + 1  # six assignments and their group
     assert "variable update" in svg.texts()
+
+
+def test_layout_legend_and_title_options(mlp):
+    plain = gn.viz.to_dot({"loss": mlp.loss, "logits": mlp.logits}, legend=False,
+                          rankdir="LR", title="my model").source
+    assert "rankdir=LR" in plain and "legend" not in plain and 'label="my model"' in plain
+    assert "<b>my model</b>" in gn.viz.to_dot(mlp.loss, title="my model").source

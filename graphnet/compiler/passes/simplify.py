@@ -73,8 +73,12 @@ def is_finite(node: Node) -> bool:
 _NONNEGATIVE = (Exp, Sigmoid, Softmax, Softplus, Square, Abs, Sqrt, Relu, OneHot)
 
 
-def never_negative(node: Node) -> bool:
-    """True when no element can be below zero (NaN allowed: it stays NaN)."""
+def never_negative(node: Node, depth: int = 8) -> bool:
+    """True when no element can be below zero (NaN allowed: it stays NaN).
+
+    Sums, products and quotients of such values count too, looking at most
+    `depth` ops up.
+    """
     op = node.op
     if isinstance(op, _NONNEGATIVE) or node.dtype.kind in "bu":
         return True
@@ -84,7 +88,9 @@ def never_negative(node: Node) -> bool:
         return op.value >= 0
     if isinstance(op, Cast):
         return node.inputs[0].dtype.kind in "bu"
-    return isinstance(op, BroadcastTo) and never_negative(node.inputs[0])
+    if depth and isinstance(op, (BroadcastTo, Add, Mul, Div)):
+        return all(never_negative(i, depth - 1) for i in node.inputs)
+    return False
 
 
 def zeros(node: Node):
