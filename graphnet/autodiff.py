@@ -81,17 +81,21 @@ def _accumulate(grads: dict, node: Node, g: Node):
 
 
 def _check_integer_path(order: list, x: Node, ys: list):
-    """Raise when ys depend on x only through integer-valued nodes."""
-    reach = {x}
+    """Raise when ys depend on x, but not once integer-valued nodes are removed."""
+    reach, non_integer = {x}, {x}
     for node in order:
         if any(i in reach for i in node.inputs):
             reach.add(node)
-    if not any(y in reach for y in ys):
+            if any(i in non_integer for i in node.inputs) and not _is_integer(node):
+                non_integer.add(node)
+    if not any(y in reach for y in ys) or any(y in non_integer for y in ys):
         return
-    blocker = next((n for n in order if n in reach and n.dtype is not None
-                    and n.dtype.kind in "iu"), None)
-    if blocker is not None:
-        raise GradientError(
-            f"'{ys[0].name}' depends on '{x.name}' only through integer-valued "
-            f"'{blocker.name}' ({blocker.op.kind}, {blocker.dtype.name}, created at "
-            f"{blocker.origin}), which has no gradient")
+    blocker = next(n for n in order if n in reach and _is_integer(n))
+    raise GradientError(
+        f"'{ys[0].name}' depends on '{x.name}' only through integer-valued "
+        f"'{blocker.name}' ({blocker.op.kind}, {blocker.dtype.name}, created at "
+        f"{blocker.origin}), which has no gradient")
+
+
+def _is_integer(node: Node) -> bool:
+    return node.dtype is not None and node.dtype.kind in "iu"

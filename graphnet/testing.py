@@ -58,18 +58,19 @@ def check_gradients(build, inputs, wrt=None, eps: float = 1e-6, rtol: float = 1e
             raise TypeError(f"{label}: build must return float nodes, got {out!r}")
 
     session = Session()
-    feed = dict(zip(nodes, arrays))
+    feed = dict(zip(nodes, arrays, strict=True))
     forward = compile(outs)
     rng = np.random.default_rng(seed)
     weights = [rng.standard_normal(np.shape(v)) for v in session.run(forward, feed)]
-    grad_ys = [constant(w, dtype=o.dtype) for w, o in zip(weights, outs)]
+    grad_ys = [constant(w, dtype=o.dtype) for w, o in zip(weights, outs, strict=True)]
     symbolic = session.run(gradients(outs, [nodes[i] for i in wrt], grad_ys=grad_ys), feed)
 
     def objective(i, x):
         values = session.run(forward, {**feed, nodes[i]: x})
-        return sum(float(np.sum(np.asarray(v, np.float64) * w)) for v, w in zip(values, weights))
+        return sum(float(np.sum(np.asarray(v, np.float64) * w))
+                   for v, w in zip(values, weights, strict=True))
 
-    for i, got in zip(wrt, symbolic):
+    for i, got in zip(wrt, symbolic, strict=True):
         where = f"gradient check of {label}, input {i} {arrays[i].shape}"
         got = np.asarray(got)
         if got.shape != arrays[i].shape or got.dtype != arrays[i].dtype:

@@ -7,9 +7,8 @@ that will be fed, `specialize` runs first and makes every size known.
 
 from __future__ import annotations
 
-from graphnet.compiler.fetches import flatten
-from graphnet.compiler.passes import (
-    cse, fold_constants, prune, simplify, specialize, static_shapes)
+from graphnet.compiler.fetches import flatten, snapshot_aliases
+from graphnet.compiler.passes import cse, fold_constants, prune, simplify, specialize, static_shapes
 from graphnet.compiler.plan import PassRecord, Plan
 from graphnet.compiler.rewrite import recording
 from graphnet.errors import GraphError
@@ -45,7 +44,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     if unknown:
         raise ValueError(f"unknown passes {sorted(unknown)}; the passes are {PASS_NAMES}")
     outputs, structure = flatten(fetches)
-    graph = Graph(outputs)
+    graph = Graph(snapshot_aliases(outputs))
     records = []
     steps = [("specialize", lambda g: specialize(g, feed_shapes))] if feed_shapes else []
     steps += [(p.__name__, p) for p in PIPELINE]

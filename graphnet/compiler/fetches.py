@@ -43,3 +43,22 @@ def structure_key(structure):
     if kind is dict:
         return (dict, tuple((k, structure_key(v)) for k, v in items))
     return (kind, tuple(structure_key(i) for i in items))
+
+
+def snapshot_aliases(outputs: list) -> list:
+    """Outputs that share memory with a variable that the same run assigns,
+    replaced by snapshots taken before the assignment (graph.Graph orders
+    every reader of a variable, views included, before its update)."""
+    from graphnet.graph import Graph, Variable, apply
+    from graphnet.ops.state import Snapshot
+
+    assigned = {n.inputs[0] for n in Graph(outputs) if n.op.stateful}
+    if not assigned:
+        return outputs
+
+    def aliased(node):
+        while node.op.view:
+            node = node.inputs[0]
+        return isinstance(node.op, Variable) and node in assigned
+
+    return [apply(Snapshot(), o, name=f"{o.name}/snapshot") if aliased(o) else o for o in outputs]

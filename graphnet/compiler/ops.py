@@ -22,6 +22,8 @@ class SpecifyShape(Op):
     shape: tuple
     feed: str
 
+    view = True  # its value is its input's
+
     def infer(self, x):
         if not check_value_shape(self.shape, x.shape):
             raise ShapeError(f"{format_shape(self.shape)} does not fit "

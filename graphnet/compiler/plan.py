@@ -47,7 +47,7 @@ class Plan:
                  f"{len(self.placeholders)} placeholders, {len(self.variables)} variables"]
         width = max((len(r.name) for r in self.applied), default=0)
         for record in self.applied:
-            counts = f"{record.before:>5} -> {record.after:<5} nodes"
+            counts = f"{record.before:>5} -> {record.after:>5} nodes"
             lines.append(f"  {record.name:<{width}}  {counts}  {'; '.join(record.notes)}".rstrip())
         return "\n".join(lines)
 

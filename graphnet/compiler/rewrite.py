@@ -23,10 +23,7 @@ import numpy as np
 
 from graphnet.errors import GraphError, ShapeError
 from graphnet.graph import SOURCE_OPS, Graph, Node, Op
-from graphnet.compiler.ops import SpecifyShape
-from graphnet.ops.shape import (
-    BroadcastLike, BroadcastTo, Cast, ConcatPart, ExpandDims, GetItem, Reshape, ReshapeLike,
-    Squeeze, StopGradient, SumLike, Transpose)
+from graphnet.ops.shape import ConcatPart, SumLike
 from graphnet.ops.state import Group
 from graphnet.shapes import format_shape
 
@@ -73,7 +70,7 @@ def refines(new: Node, old: Node) -> bool:
     if old.shape is None or new.shape is None:
         return old.shape is new.shape and old.dtype == new.dtype
     return new.dtype == old.dtype and len(new.shape) == len(old.shape) and all(
-        o is None or o == n for n, o in zip(new.shape, old.shape))
+        o is None or o == n for n, o in zip(new.shape, old.shape, strict=True))
 
 
 # ----------------------------------------------------------- rebuilding
@@ -87,7 +84,7 @@ def rebuild(graph: Graph, visit=None) -> Graph:
     for node in graph.nodes:
         inputs = tuple(mapping[i] for i in node.inputs)
         new = node
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
+        if any(a is not b for a, b in zip(inputs, node.inputs, strict=True)):
             new = clone(node, inputs)
         if visit is not None:
             _made.clear()
@@ -175,16 +172,14 @@ def is_pure(op: Op) -> bool:
     return not op.stateful and not op.random
 
 
-#: Ops whose kernels may return a view of their first input.
-VIEW_OPS = (Reshape, ReshapeLike, ExpandDims, Squeeze, Transpose, BroadcastTo, BroadcastLike,
-            GetItem, StopGradient, SumLike, ConcatPart, SpecifyShape)
+#: Kernels that may return a view of input 0 without setting `Op.view` (yet).
+_UNMARKED_VIEWS = (SumLike, ConcatPart)
 
 
 def aliases(node: Node, variables: set) -> bool:
     """True when node's value may share memory with one of `variables`."""
     while node not in variables:
-        same_dtype_cast = isinstance(node.op, Cast) and node.dtype == node.inputs[0].dtype
-        if not (isinstance(node.op, VIEW_OPS) or same_dtype_cast):
+        if not (node.op.view or isinstance(node.op, _UNMARKED_VIEWS)):
             return False
         node = node.inputs[0]
     return True
@@ -224,6 +219,11 @@ def note(text: str):
     """Tell `explain()` what the running pass did (ignored outside compile)."""
     if _notes is not None and text:
         _notes.append(text)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 node`, `3 nodes`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def note_counts(counts: Counter):

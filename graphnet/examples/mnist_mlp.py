@@ -44,7 +44,7 @@ def main(argv=None) -> float:
     model.summary()
     history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         verbose=args.verbose, seed=args.seed)
-    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=2)
+    _, test_accuracy = model.evaluate(x_test, y_test, verbose=2)
     print(f"Test accuracy: {test_accuracy:.4f}")
 
     os.makedirs(args.out, exist_ok=True)

@@ -33,7 +33,7 @@ class Layer:
 
     def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True,
                  dtype="float32"):
-        base = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        base = name or re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(self).__name__).lower()
         self.name = unique_name(base, scoped=False)
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.trainable = trainable

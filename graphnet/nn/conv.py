@@ -47,14 +47,14 @@ class ConvAttributes(Op):
 
     def window(self, kernel_hw: tuple) -> tuple:
         """The effective (dilated) window: d * (k - 1) + 1 per axis."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(kernel_hw, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(kernel_hw, self.dilation, strict=True))
 
     def geometry(self, x_shape: tuple, kernel_hw: tuple) -> tuple:
         """(pads, out_hw) for a run-time input shape."""
         window = self.window(kernel_hw)
         pads = resolve_padding(self.padding, x_shape[1:3], window, self.strides)
         out_hw = tuple((n + p[0] + p[1] - k) // s + 1 for n, p, k, s in
-                       zip(x_shape[1:3], pads, window, self.strides))
+                       zip(x_shape[1:3], pads, window, self.strides, strict=True))
         return pads, out_hw
 
     def like(self, op_class) -> Op:
@@ -92,8 +92,8 @@ class Conv2D(ConvAttributes):
         channels = x.shape[3]
         if None not in (channels, cin) and channels != cin * self.groups:
             per_group = f" per group x {self.groups} groups" if self.groups > 1 else ""
-            raise ShapeError(f"input {format_shape(x.shape)} has {channels} channels but the kernel "
-                             f"{format_shape(w.shape)} takes {cin}{per_group}")
+            raise ShapeError(f"input {format_shape(x.shape)} has {channels} channels but the "
+                             f"kernel {format_shape(w.shape)} takes {cin}{per_group}")
         if cout is not None and cout % self.groups:
             raise ShapeError(f"kernel {format_shape(w.shape)}: {cout} output channels do not split "
                              f"into {self.groups} groups")

@@ -33,6 +33,12 @@ class DropoutMask(Op):
         own = None if self.seed is None else gn_random.generator(self.seed)
         object.__setattr__(self, "_generator", own)
 
+    def __eq__(self, other):
+        return self is other   # two masks are never the same value
+
+    def __hash__(self):
+        return id(self)
+
     def infer(self, x, *training):
         float_infer(x)
         if training and (training[0].dtype != np.bool_ or training[0].shape != ()):

@@ -53,7 +53,7 @@ class PoolAttributes(Op):
         """(pads, out_hw) for a run-time input shape."""
         pads = resolve_padding(self.padding, x_shape[1:3], self.pool, self.strides)
         out_hw = tuple((n + p[0] + p[1] - k) // s + 1 for n, p, k, s in
-                       zip(x_shape[1:3], pads, self.pool, self.strides))
+                       zip(x_shape[1:3], pads, self.pool, self.strides, strict=True))
         return pads, out_hw
 
     def taps(self, out_hw: tuple):
@@ -172,7 +172,8 @@ def _window_counts(op: PoolAttributes, x_shape: tuple, dtype):
     if pads == ((0, 0), (0, 0)):
         return dtype.type(op.pool[0] * op.pool[1])
     per_axis = []
-    for size, (before, _), k, s, n in zip(x_shape[1:3], pads, op.pool, op.strides, out_hw):
+    geometry = zip(x_shape[1:3], pads, op.pool, op.strides, out_hw, strict=True)
+    for size, (before, _), k, s, n in geometry:
         start = np.arange(n) * s - before
         per_axis.append(np.clip(start + k, 0, size) - np.clip(start, 0, size))
     return (per_axis[0][:, None] * per_axis[1][None, :])[:, :, None].astype(dtype)

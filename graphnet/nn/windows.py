@@ -60,7 +60,7 @@ def resolve_padding(padding, hw: tuple, window: tuple, strides: tuple) -> tuple:
     `window` is the effective (dilated) window size."""
     if padding != "same":
         return padding
-    return tuple(same_padding(n, k, s) for n, k, s in zip(hw, window, strides))
+    return tuple(same_padding(n, k, s) for n, k, s in zip(hw, window, strides, strict=True))
 
 
 def output_size(size, window: int, stride: int, pads, same: bool):
@@ -77,7 +77,7 @@ def static_output_hw(x_shape: tuple, padding, window: tuple, strides: tuple, wha
     """(Ho, Wo) for an NHWC shape, or a ShapeError when the window does not fit."""
     same = padding == "same"
     out = []
-    for axis, (size, k, s) in enumerate(zip(x_shape[1:3], window, strides)):
+    for axis, (size, k, s) in enumerate(zip(x_shape[1:3], window, strides, strict=True)):
         pads = (0, 0) if same else padding[axis]
         n = output_size(size, k, s, pads, same)
         if size is not None and n is None:

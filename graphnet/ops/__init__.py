@@ -2,28 +2,79 @@
 
 from graphnet.graph import Node
 from graphnet.ops.activations import (
-    gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh)
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
 from graphnet.ops.elementwise import (
-    abs, add, clip, cos, divide, equal, erf, exp, floor, greater, greater_equal, less, less_equal, log,
-    log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply, neg, not_equal,
-    power, sign, sin, sqrt, square, subtract, where)
+    abs,
+    add,
+    clip,
+    cos,
+    divide,
+    equal,
+    erf,
+    exp,
+    floor,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    neg,
+    not_equal,
+    power,
+    sign,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    where,
+)
 from graphnet.ops.indexing import argmax, argmin
 from graphnet.ops.linalg import matmul
 from graphnet.ops.reductions import max, mean, min, prod, sum
 from graphnet.ops.shape import (
-    broadcast_to, cast, concat, expand_dims, gather, getitem, one_hot, ones_like, reshape,
-    split, squeeze, stack, stop_gradient, take_along_axis, transpose, zeros_like)
+    broadcast_to,
+    cast,
+    concat,
+    expand_dims,
+    gather,
+    getitem,
+    one_hot,
+    ones_like,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    stop_gradient,
+    take_along_axis,
+    transpose,
+    zeros_like,
+)
 from graphnet.ops.state import assign, assign_add, assign_sub, group
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "assign", "assign_add", "assign_sub", "broadcast_to", "cast", "clip",
-    "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "floor", "gather", "gelu", "getitem",
-    "greater", "greater_equal", "group", "leaky_relu", "less", "less_equal", "log", "log1p",
-    "log_softmax", "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "multiply", "neg", "not_equal", "one_hot", "ones_like", "power",
-    "prod", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "split", "sqrt",
-    "square", "squeeze", "stack", "stop_gradient", "subtract", "sum", "take_along_axis",
-    "tanh", "transpose", "where", "zeros_like",
+    "abs", "add", "argmax", "argmin", "assign", "assign_add", "assign_sub", "broadcast_to",
+    "cast", "clip", "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "floor",
+    "gather", "gelu", "getitem", "greater", "greater_equal", "group", "leaky_relu", "less",
+    "less_equal", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "neg", "not_equal",
+    "one_hot", "ones_like", "power", "prod", "relu", "reshape", "sigmoid", "sign", "sin",
+    "softmax", "softplus", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+    "subtract", "sum", "take_along_axis", "tanh", "transpose", "where", "zeros_like",
 ]
 
 Node.__add__ = lambda self, other: add(self, other)

@@ -9,7 +9,17 @@ import numpy as np
 
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.ops.elementwise import (
-    add, erf, exp, float_infer, greater, multiply, power, subtract, where, zero)
+    add,
+    erf,
+    exp,
+    float_infer,
+    greater,
+    multiply,
+    power,
+    subtract,
+    where,
+    zero,
+)
 from graphnet.ops.reductions import sum
 from graphnet.shapes import normalize_axis
 

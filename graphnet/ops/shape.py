@@ -15,7 +15,12 @@ import numpy as np
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.shapes import (
-    broadcast_shapes, format_shape, normalize_axes, normalize_axis, num_elements)
+    broadcast_shapes,
+    format_shape,
+    normalize_axes,
+    normalize_axis,
+    num_elements,
+)
 
 # ------------------------------------------------------ reshape family
 
@@ -29,7 +34,8 @@ class Reshape(Op):
     def infer(self, x):
         free = [i for i, d in enumerate(self.shape) if d == -1]
         if len(free) > 1 or any(d < -1 for d in self.shape):
-            raise ShapeError(f"target {format_shape(self.shape)} may have one -1 and no other negative size")
+            raise ShapeError(f"target {format_shape(self.shape)} may have one -1 and no "
+                             "other negative size")
         known = int(np.prod([d for d in self.shape if d != -1], dtype=np.int64))
         total = num_elements(x.shape)
         if total is None:
@@ -167,7 +173,8 @@ class BroadcastTo(Op):
 
     def infer(self, x):
         if x.ndim > len(self.shape) or broadcast_shapes(x.shape, self.shape) != self.shape:
-            raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(self.shape)}")
+            raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to "
+                             f"{format_shape(self.shape)}")
         return self.shape, x.dtype
 
     def forward(self, x):
@@ -231,10 +238,13 @@ def sum_to(x: Node, like: Node) -> Node:
     """x reduced to `like`'s shape: a static sum when the shapes decide the
     axes, else a run-time SumLike (a None size might be 1 and broadcast)."""
     lead = x.ndim - like.ndim
-    pairs = list(zip(x.shape[lead:], like.shape))
-    if lead < 0 or any(b is None and a != 1 for a, b in pairs):
+    if lead < 0:
         return sum_like(x, like)
-    axes = tuple(range(lead)) + tuple(lead + i for i, (a, b) in enumerate(pairs) if b == 1 and a != 1)
+    pairs = list(zip(x.shape[lead:], like.shape, strict=True))
+    if any(b is None and a != 1 for a, b in pairs):
+        return sum_like(x, like)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, (a, b) in enumerate(pairs) if b == 1 and a != 1)
     if not axes:
         return x
     from graphnet.ops.reductions import sum
@@ -272,7 +282,8 @@ def ones_like(x, dtype=None, name=None) -> Node:
 def _concat_infer(xs, axis):
     ranks = {x.ndim for x in xs}
     if len(ranks) != 1:
-        raise ShapeError("inputs have different ranks: " + ", ".join(format_shape(x.shape) for x in xs))
+        raise ShapeError("inputs have different ranks: "
+                         + ", ".join(format_shape(x.shape) for x in xs))
     out = []
     for i in range(xs[0].ndim):
         dims = [x.shape[i] for x in xs]
@@ -281,7 +292,8 @@ def _concat_infer(xs, axis):
             continue
         known = {d for d in dims if d is not None}
         if len(known) > 1:
-            raise ShapeError(f"sizes differ on axis {i}: " + ", ".join(format_shape(x.shape) for x in xs))
+            raise ShapeError(f"sizes differ on axis {i}: "
+                             + ", ".join(format_shape(x.shape) for x in xs))
         out.append(known.pop() if known else None)
     return tuple(out)
 
@@ -408,7 +420,8 @@ class GetItem(Op):
             raise ShapeError("an index can have only one ellipsis (...)")
         used = sum(i is not None and i is not Ellipsis for i in self.index)
         if used > x.ndim:
-            raise ShapeError(f"too many indices {_format_index(self.index)} for {format_shape(x.shape)}")
+            raise ShapeError(f"too many indices {_format_index(self.index)} for "
+                             f"{format_shape(x.shape)}")
         items = list(self.index)
         if Ellipsis in items:
             at = items.index(Ellipsis)
@@ -514,7 +527,7 @@ class TakeAlongAxis(Op):
             raise ShapeError(f"indices {format_shape(indices.shape)} must have the rank of "
                              f"{format_shape(x.shape)}")
         out = []
-        for i, (a, b) in enumerate(zip(x.shape, indices.shape)):
+        for i, (a, b) in enumerate(zip(x.shape, indices.shape, strict=True)):
             if i != self.axis and None not in (a, b) and a != b:
                 raise ShapeError(f"indices {format_shape(indices.shape)} and "
                                  f"{format_shape(x.shape)} differ on axis {i}")

@@ -94,3 +94,15 @@ def group(*nodes, name=None) -> Node:
     """One node that runs all `nodes` (e.g. a training step's updates)."""
     flat = [n for item in nodes for n in (item if isinstance(item, (list, tuple)) else [item])]
     return apply(Group(), *flat, name=name or "group")
+
+
+@dataclass(frozen=True)
+class Snapshot(Op):
+    """A copy of x taken when it runs: fetches of a variable (or a view of
+    one) that the same run updates show the value from before the update."""
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x):
+        return np.array(x, copy=True)

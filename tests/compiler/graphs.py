@@ -17,7 +17,7 @@ RNG_SEED = 0
 
 def _mlp_params(rng, sizes):
     params = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = gn.variable(rng.normal(0, 0.5, (fan_in, fan_out)).astype(np.float32), name=f"w{i}")
         b = gn.variable(rng.normal(0, 0.1, fan_out).astype(np.float32), name=f"b{i}")
         params += [w, b]
@@ -38,7 +38,7 @@ def mlp_training_step(momentum: bool = False, batch: int = 8):
     loss = gn.mean(gn.nn.sparse_softmax_cross_entropy(h, y), name="loss")
     grads = gn.gradients(loss, params)
     updates = []
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         if momentum:
             v = gn.variable(np.zeros(p.shape, np.float32), name=f"{p.name}_velocity")
             new_v = gn.assign(v, 0.9 * v + g)
@@ -61,7 +61,8 @@ def softmax_cross_entropy_graph(batch: int = 5):
     probs = gn.softmax(logits)
     (dlogits,) = gn.gradients(loss, [logits])
     p = rng.random((batch, 4)).astype(np.float32)
-    feed = {logits: rng.normal(size=(batch, 4)).astype(np.float32), labels: p / p.sum(1, keepdims=True)}
+    feed = {logits: rng.normal(size=(batch, 4)).astype(np.float32),
+            labels: p / p.sum(1, keepdims=True)}
     return [loss, probs, dlogits], feed
 
 
@@ -132,7 +133,7 @@ def assert_same_results(fetches, feed, steps: int = 2, rtol=1e-5, atol=1e-6, **o
 def assert_nested_close(got, expected, rtol, atol):
     if isinstance(expected, (list, tuple)):
         assert len(got) == len(expected)
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             assert_nested_close(g, e, rtol, atol)
     elif expected is None:
         assert got is None

@@ -43,7 +43,7 @@ OPS = {
     "where": (2, lambda a, b: gn.where(a > b, a, b)),
     "tanh": (1, gn.tanh),
     "sigmoid": (1, gn.sigmoid),
-    "neg_neg": (1, lambda a: -(-a)),
+    "neg_neg": (1, lambda a: gn.neg(-a)),
     "times_one": (1, lambda a: a * 1.0),
     "plus_zero": (1, lambda a: 0.0 + a),
     "minus_neg": (2, lambda a, b: a - (-b)),

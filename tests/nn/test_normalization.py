@@ -66,7 +66,7 @@ def test_fused_ops_match_the_primitive_composition():
     outputs = []
     for y in (fused, composite):
         outputs.append(run([y, *gn.gradients(gn.sum(y * weights), [x, gamma, beta])], {x: x_value}))
-    for got, expected in zip(*outputs):
+    for got, expected in zip(*outputs, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     assert {n.op.kind for n in gn.Graph(gn.gradients(gn.sum(fused), [x, gamma])).nodes} >= {
         "normalize_grad", "normalize_gamma_grad"}

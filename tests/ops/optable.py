@@ -124,9 +124,9 @@ def run_forward(case: OpCase, dtype, dynamic: bool):
     outs = _as_list(case.build(*nodes))
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         expected = _as_list((case.reference or case.build)(*arrays))
-        values = gn.Session().run(outs, dict(zip(nodes, arrays)))
+        values = gn.Session().run(outs, dict(zip(nodes, arrays, strict=True)))
     assert len(values) == len(expected), f"{case.id}: {len(values)} outputs, NumPy {len(expected)}"
-    for node, value, want in zip(outs, values, expected):
+    for node, value, want in zip(outs, values, expected, strict=True):
         value, want = np.asarray(value), np.asarray(want)
         assert node.dtype == value.dtype, (
             f"{case.id}: dtype rule gives {node.dtype}, kernel gives {value.dtype}")
@@ -134,7 +134,7 @@ def run_forward(case: OpCase, dtype, dynamic: bool):
             f"{case.id}: kernel gives {value.dtype}, NumPy gives {want.dtype}")
         if dynamic:
             assert len(node.shape) == value.ndim and all(
-                d is None or d == v for d, v in zip(node.shape, value.shape)), (
+                d is None or d == v for d, v in zip(node.shape, value.shape, strict=True)), (
                 f"{case.id}: shape rule gives {node.shape}, kernel gives {value.shape}")
         else:
             assert node.shape == value.shape, (

@@ -171,8 +171,6 @@ def test_reader_of_a_view_built_after_the_update_sees_the_old_value(view):
     np.testing.assert_array_equal(got, np.zeros_like(got))
 
 
-@pytest.mark.xfail(strict=True, reason="Session copies fetched values only after the whole "
-                   "plan ran, so a fetched view of a variable shows the update")
 @pytest.mark.parametrize("name", [n for n in VIEWS if n != "chain"])  # chain copies
 def test_fetched_view_sees_the_old_value(name):
     view = VIEWS[name]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from graphnet.compiler.rewrite import is_pure, note, rebuild
+from graphnet.compiler.rewrite import is_pure, note, plural, rebuild
 from graphnet.graph import Constant, Graph, Node, Placeholder, Variable
 
 
@@ -32,7 +32,8 @@ def cse(graph: Graph) -> Graph:
     graph = rebuild(graph, visit)
     total = merged["constants"] + merged["others"]
     if total:
-        note(f"merged {total} nodes ({merged['constants']} constants)")
+        constants = f" ({plural(merged['constants'], 'constant')})" if merged["constants"] else ""
+        note(f"merged {plural(total, 'node')}{constants}")
     return graph
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnet.compiler.rewrite import frozen, is_group, is_pure, make, note, rebuild
+from graphnet.compiler.rewrite import frozen, is_group, is_pure, make, note, plural, rebuild
 from graphnet.graph import Constant, Graph, Node
 from graphnet.shapes import num_elements
 
@@ -38,7 +38,7 @@ def fold_constants(graph: Graph) -> Graph:
 
     graph = rebuild(graph, visit)
     if folded:
-        note(f"folded {folded} nodes into constants")
+        note(f"folded {plural(folded, 'node')} into constants")
     return graph
 
 

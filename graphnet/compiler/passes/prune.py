@@ -9,7 +9,7 @@ as a loss grouped with the updates that do not need its value.
 
 from __future__ import annotations
 
-from graphnet.compiler.rewrite import is_group, make, note, rebuild
+from graphnet.compiler.rewrite import is_group, make, note, plural, rebuild
 from graphnet.graph import Graph, Node
 
 
@@ -22,7 +22,9 @@ def prune(graph: Graph) -> Graph:
         if not is_group(node):
             return None
         effects = _effects(node.inputs)
-        if len(effects) == len(node.inputs) and all(a is b for a, b in zip(effects, node.inputs)):
+        same = len(effects) == len(node.inputs) and all(
+            a is b for a, b in zip(effects, node.inputs, strict=True))
+        if same:
             return None
         dropped += sum(1 for i in node.inputs if not any(i is e for e in effects))
         return make(node.op, effects, like=node)
@@ -30,7 +32,8 @@ def prune(graph: Graph) -> Graph:
     before = len(graph)
     graph = rebuild(graph, visit)
     if dropped:
-        note(f"groups dropped {dropped} pure inputs; {before - len(graph)} nodes became unused")
+        note(f"groups dropped {plural(dropped, 'pure input')}; "
+             f"{plural(before - len(graph), 'node')} became unused")
     return graph
 
 

@@ -21,8 +21,7 @@ from graphnet.compiler.rewrite import apply_rules, make, note, note_counts, rebu
 from graphnet.errors import GraphError
 from graphnet.graph import Constant, Graph, Node, Placeholder
 from graphnet.ops.reductions import ReducedSize, Sum
-from graphnet.ops.shape import (
-    BroadcastLike, BroadcastTo, FillLike, Reshape, ReshapeLike, SumLike)
+from graphnet.ops.shape import BroadcastLike, BroadcastTo, FillLike, Reshape, ReshapeLike, SumLike
 from graphnet.shapes import check_value_shape, format_shape, is_static
 
 
@@ -71,10 +70,11 @@ def sum_like_static(node):
     if x.shape == like.shape:
         return x
     lead = x.ndim - like.ndim
-    if any(b not in (1, a) for a, b in zip(x.shape[lead:], like.shape)):
+    if any(b not in (1, a) for a, b in zip(x.shape[lead:], like.shape, strict=True)):
         return None  # not a broadcast of like's shape: leave the error to run time
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, (a, b) in enumerate(zip(x.shape[lead:], like.shape)) if b == 1 and a != 1)
+        lead + i for i, (a, b) in enumerate(zip(x.shape[lead:], like.shape, strict=True))
+        if b == 1 and a != 1)
     summed = make(Sum(axes, True), (x,), like=node, suffix="sum") if axes else x
     if summed.shape == like.shape:
         return summed

@@ -19,12 +19,42 @@ from graphnet.compiler.rewrite import apply_rules, make, note_counts
 from graphnet.graph import Constant, Graph, Node
 from graphnet.ops.activations import Relu, Sigmoid, Softmax, Softplus
 from graphnet.ops.elementwise import (
-    Abs, Add, Div, Equal, Exp, Greater, GreaterEqual, Less, LessEqual, Log, LogicalAnd,
-    LogicalOr, Maximum, Minimum, Mul, Neg, NotEqual, Pow, Sqrt, Square, Sub, Where)
+    Abs,
+    Add,
+    Div,
+    Equal,
+    Exp,
+    Greater,
+    GreaterEqual,
+    Less,
+    LessEqual,
+    Log,
+    LogicalAnd,
+    LogicalOr,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    NotEqual,
+    Pow,
+    Sqrt,
+    Square,
+    Sub,
+    Where,
+)
 from graphnet.ops.reductions import Reduction
 from graphnet.ops.shape import (
-    BroadcastTo, Cast, ExpandDims, FillLike, OneHot, Reshape, ReshapeLike, Squeeze,
-    StopGradient, Transpose)
+    BroadcastTo,
+    Cast,
+    ExpandDims,
+    FillLike,
+    OneHot,
+    Reshape,
+    ReshapeLike,
+    Squeeze,
+    StopGradient,
+    Transpose,
+)
 from graphnet.shapes import broadcast_shapes, is_static
 
 
@@ -315,7 +345,7 @@ RULES = [
     ((Reshape, ExpandDims, Squeeze), reshape_reshape),  # reshape(reshape(x, s), t) -> reshape(x, t)
     (Reduction, reduce_size_one),          # sum(x, axes of size 1) -> x
     (BroadcastTo, broadcast_noop),         # broadcast_to(x, x.shape) -> x
-    (BroadcastTo, broadcast_broadcast),    # broadcast_to(broadcast_to(x, s), t) -> broadcast_to(x, t)
+    (BroadcastTo, broadcast_broadcast),    # broadcast_to(broadcast_to(x, s), t) -> ...(x, t)
     (_ELEMENTWISE, drop_broadcast),        # f(x, broadcast_to(y, s)) -> f(x, y)
     (Cast, cast_identity),                 # cast(x, x.dtype) -> x
     (Cast, cast_round_trip),               # cast(cast(x, wider), x.dtype) -> x
