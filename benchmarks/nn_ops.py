@@ -3,13 +3,16 @@ forward + backward for graphnet, a straightforward NumPy im2col reference
 and PyTorch eager (when importable), with ratios from the same run.
 
     python -m benchmarks.nn_ops [--repeat 50] [--profile]
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m benchmarks.nn_ops   # one thread each
 
 graphnet is timed two ways: the op kernels called directly ("kernels") and
 a compiled plan run by a Session ("session": adds feed checks and copies of
 the fetched values). The first conv's input is data, so its backward is the
 kernel gradient only; the second conv also computes the input gradient, as
-in training. Nothing in the environment is changed (thread counts are the
-libraries' defaults and are printed).
+in training. Each figure is the best of --repeat calls. The script changes
+nothing in the environment; the thread settings it ran with are printed. On
+a shared 2-core machine, one thread each gives the steadiest ratios: with
+two, BLAS and PyTorch threads that wait for a busy core can cost 10x.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ POOLS = [  # name, x shape, pool
 ]
 
 
-def median_ms(fn, repeat: int) -> float:
-    """Median wall time of fn() in milliseconds, after three warm-up calls."""
+def best_ms(fn, repeat: int) -> float:
+    """Fastest wall time of fn() in milliseconds, after three warm-up calls:
+    on a shared machine the minimum is the figure least disturbed by others."""
     for _ in range(3):
         fn()
     times = []
@@ -48,7 +52,7 @@ def median_ms(fn, repeat: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+    return 1e3 * min(times)
 
 
 # ------------------------------------------------- NumPy references
@@ -196,14 +200,15 @@ def main(argv=None):
                      kernels, session, peer))
         sessions.append(session)
 
-    header = f"{'ms per call (median)':<42}{'numpy ref':>10}{'kernels':>10}{'session':>10}"
+    header = f"{'ms per call (best of --repeat)':<42}"
+    header += f"{'numpy ref':>10}{'kernels':>10}{'session':>10}"
     header += f"{'torch':>10}{'session/torch':>15}" if torch else ""
     print(header)
     for name, ref, kernels, session, peer in rows:
-        t_ref, t_k, t_s = (median_ms(f, args.repeat) for f in (ref, kernels, session))
+        t_ref, t_k, t_s = (best_ms(f, args.repeat) for f in (ref, kernels, session))
         line = f"{name:<42}{t_ref:>10.3f}{t_k:>10.3f}{t_s:>10.3f}"
         if peer is not None:
-            t_peer = median_ms(peer, args.repeat)
+            t_peer = best_ms(peer, args.repeat)
             line += f"{t_peer:>10.3f}{t_s / t_peer:>15.2f}"
         print(line)
 

@@ -45,7 +45,7 @@ class Op:
     @property
     def kind(self) -> str:
         """Lower-case op name used in node names, listings and diagrams."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        return snake_case(type(self).__name__)
 
     def attributes(self) -> dict:
         """The op's declared attributes, in declaration order."""
@@ -69,6 +69,12 @@ class Op:
         (None where an input has no gradient). Shapes may be broadcast:
         `gradients()` sums each back to its input's shape."""
         return [None] * len(node.inputs)
+
+
+def snake_case(name: str) -> str:
+    """`MaxPool2DGrad` -> `max_pool2d_grad`: words split at lower-to-upper
+    case changes and before the last capital of an acronym."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _short(value) -> str:
@@ -243,6 +249,8 @@ def apply(op: Op, *inputs, name: str | None = None) -> Node:
 class Placeholder(Op):
     """A value fed at run time; None in the shape marks a size fed later."""
 
+    __eq__, __hash__ = object.__eq__, object.__hash__  # each source is unique
+
     shape: tuple
     dtype: np.dtype
 
@@ -254,6 +262,8 @@ class Placeholder(Op):
 class Variable(Op):
     """A value owned by a Session, initialised from `initial_value`."""
 
+    __eq__, __hash__ = object.__eq__, object.__hash__  # each source is unique
+
     initial_value: np.ndarray
     trainable: bool = True
 
@@ -264,6 +274,8 @@ class Variable(Op):
 @dataclasses.dataclass(frozen=True, eq=False)
 class Constant(Op):
     """A fixed value baked into the graph."""
+
+    __eq__, __hash__ = object.__eq__, object.__hash__  # each source is unique
 
     value: np.ndarray
 

@@ -187,7 +187,7 @@ class Model:
         y_in = placeholder((None,) + y.shape[1:], "int64" if y.dtype.kind in "iub" else "float32",
                            name="labels")
         train_out = self.call(x_in, training=True)
-        infer_out = train_out if not any(l.uses_training for l in self.layers) \
+        infer_out = train_out if not any(layer.uses_training for layer in self.layers) \
             else self.call(x_in, training=False)
         _check_output_fits_labels(train_out, y_in, compiled["loss_name"])
         penalties = [p for layer in self.layers for p in layer.losses]
@@ -200,6 +200,11 @@ class Model:
 
         train_loss = total_loss(train_out)
         update = compiled["optimizer"].minimize(train_loss, var_list=self.trainable_weights)
+        # Layer-owned state updates (batch norm's moving averages) built by the
+        # training call above run in the same step as the optimizer's update.
+        state_updates = [u for layer in self.layers for u in getattr(layer, "updates", [])]
+        if state_updates:
+            update = ops.group(update, *state_updates, name="train_step")
         eval_loss = train_loss if infer_out is train_out else total_loss(infer_out)
         self._graphs = {
             "x": x_in, "y": y_in, "output": infer_out,

@@ -2,8 +2,9 @@
 against `gn.gradients` (in the spirit of PyTensor's `verify_grad`).
 
     >>> import numpy as np, graphnet as gn
-    >>> from graphnet.testing import check_gradients
+    >>> from graphnet.testing import check_gradients, check_layer
     >>> _ = check_gradients(lambda x, y: gn.tanh(x) * y, [np.ones((3, 1)), np.ones(4)])
+    >>> _ = check_layer(lambda dtype: gn.layers.Dense(2, dtype=dtype), np.ones((3, 4)))
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from graphnet.autodiff import gradients
 from graphnet.compiler import compile
 from graphnet.graph import Node, constant, placeholder
 from graphnet.session import Session
+from graphnet.shapes import format_shape
 
 
 def numeric_gradient(f, x, eps: float = 1e-6) -> np.ndarray:
@@ -79,6 +81,85 @@ def check_gradients(build, inputs, wrt=None, eps: float = 1e-6, rtol: float = 1e
         expected = numeric_gradient(lambda x, i=i: objective(i, x), arrays[i], eps)
         _compare(where, got, expected, rtol, atol)
     return [np.asarray(g) for g in symbolic]
+
+
+def check_layer(layer_factory, inputs, training: bool = False, call_kwargs=None,
+                weights=None, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
+                seed: int = 0) -> tuple:
+    """Check a layer as `run_layer_test` does in Keras, in float64.
+
+    `layer_factory(dtype="float64")` makes the layer (a class works via
+    functools.partial); it is called as `layer(*placeholders, training=...,
+    **call_kwargs)` on placeholders for `inputs` (one array or a list) whose
+    batch axis is None; array values in `call_kwargs` (masks) are fed
+    through placeholders too. Checks that each output's static shape agrees with
+    the value computed, and that `gn.gradients` of the outputs (weighted by
+    fixed random numbers) match central differences with respect to every
+    float input and every trainable weight. `weights` maps weight names, or
+    their last parts (`"moving_variance"`), to values set first. Random
+    layers (dropout) need training=False or a zero rate: each run would draw
+    a new mask. Returns (layer, output values).
+    """
+    arrays = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    nodes = [placeholder((None,) + a.shape[1:], a.dtype, name=f"input{i}")
+             for i, a in enumerate(arrays)]
+    feed = dict(zip(nodes, arrays, strict=True))
+    options = dict(call_kwargs or {})
+    for key, value in options.items():
+        if isinstance(value, np.ndarray):
+            options[key] = placeholder((None,) + value.shape[1:], value.dtype, name=key)
+            feed[options[key]] = value
+    layer = layer_factory(dtype="float64")
+    built = layer(*nodes, training=training, **options)
+    outs = list(built) if isinstance(built, (list, tuple)) else [built]
+    label = f"{type(layer).__name__} '{layer.name}'"
+    if any(w.dtype != np.float64 for w in layer.weights):
+        raise TypeError(f"{label}: weights must be float64; pass dtype to every sublayer")
+
+    session = Session()
+    for key, value in (weights or {}).items():
+        session.set(_weight_named(layer, key), value)
+    values = session.run(outs, feed)
+    for out, value in zip(outs, values, strict=True):
+        if len(out.shape) != value.ndim or any(
+                s is not None and s != v for s, v in zip(out.shape, value.shape, strict=True)):
+            raise AssertionError(f"{label}: shape rule gives {format_shape(out.shape)} for "
+                                 f"'{out.name}', the run gives {format_shape(value.shape)}")
+
+    wrt = [n for n in feed if n.dtype == np.float64] + layer.trainable_weights
+    rng = np.random.default_rng(seed)
+    out_weights = [rng.standard_normal(np.shape(v)) for v in values]
+    grad_ys = [constant(w, dtype=o.dtype) for w, o in zip(out_weights, outs, strict=True)]
+    symbolic = session.run(gradients(outs, wrt, grad_ys=grad_ys), feed)
+
+    def objective(run_feed):
+        return sum(float(np.sum(v * w)) for v, w in
+                   zip(session.run(outs, run_feed), out_weights, strict=True))
+
+    def objective_at(var, value):
+        session.set(var, value)
+        return objective(feed)
+
+    for node, got in zip(wrt, symbolic, strict=True):
+        if node in feed:
+            expected = numeric_gradient(lambda v, n=node: objective({**feed, n: v}), feed[node],
+                                        eps)
+        else:
+            original = session.get(node)
+            expected = numeric_gradient(lambda v, n=node: objective_at(n, v), original, eps)
+            session.set(node, original)
+        _compare(f"gradient check of {label} w.r.t. '{node.name}' {format_shape(node.shape)}",
+                 np.asarray(got), expected, rtol, atol)
+    return layer, values
+
+
+def _weight_named(layer, key: str):
+    """The layer's weight called `key` or ending in `/key`."""
+    found = [w for w in layer.weights if w.name == key or w.name.endswith("/" + key)]
+    if len(found) != 1:
+        raise KeyError(f"{type(layer).__name__} '{layer.name}' has {len(found)} weights named "
+                       f"{key!r}; weights: {[w.name for w in layer.weights]}")
+    return found[0]
 
 
 def _compare(where: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float):

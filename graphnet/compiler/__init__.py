@@ -7,6 +7,8 @@ that will be fed, `specialize` runs first and makes every size known.
 
 from __future__ import annotations
 
+import time
+
 from graphnet.compiler.fetches import flatten, snapshot_aliases
 from graphnet.compiler.passes import cse, fold_constants, prune, simplify, specialize, static_shapes
 from graphnet.compiler.plan import PassRecord, Plan
@@ -44,19 +46,23 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     if unknown:
         raise ValueError(f"unknown passes {sorted(unknown)}; the passes are {PASS_NAMES}")
     outputs, structure = flatten(fetches)
-    graph = Graph(snapshot_aliases(outputs))
+    graph = Graph(outputs)
+    snapshots = snapshot_aliases(graph)
+    if snapshots is not graph.outputs:
+        graph = Graph(snapshots)
     records = []
     steps = [("specialize", lambda g: specialize(g, feed_shapes))] if feed_shapes else []
     steps += [(p.__name__, p) for p in PIPELINE]
     for name, run_pass in steps if optimize else []:
         if name in disable:
             continue
-        before = len(graph)
+        before, start = len(graph), time.perf_counter()
         with recording() as notes:
             graph = run_pass(graph)
+        seconds = time.perf_counter() - start
         if verify:
             _verify(graph, name)
-        records.append(PassRecord(name, before, len(graph), tuple(notes)))
+        records.append(PassRecord(name, before, len(graph), tuple(notes), seconds))
     return Plan(graph, structure, feeds, records)
 
 

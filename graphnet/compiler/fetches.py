@@ -45,20 +45,24 @@ def structure_key(structure):
     return (kind, tuple(structure_key(i) for i in items))
 
 
-def snapshot_aliases(outputs: list) -> list:
-    """Outputs that share memory with a variable that the same run assigns,
-    replaced by snapshots taken before the assignment (graph.Graph orders
-    every reader of a variable, views included, before its update)."""
-    from graphnet.graph import Graph, Variable, apply
+def snapshot_aliases(graph):
+    """The graph's outputs, those that share memory with a variable that the
+    same run assigns replaced by snapshots taken before the assignment
+    (graph.Graph orders every reader of a variable, views included, before
+    its update). Returns `graph.outputs` itself when nothing needs one."""
+    from graphnet.graph import Variable, apply
     from graphnet.ops.state import Snapshot
 
-    assigned = {n.inputs[0] for n in Graph(outputs) if n.op.stateful}
+    assigned = {n.inputs[0] for n in graph if n.op.stateful}
     if not assigned:
-        return outputs
+        return graph.outputs
 
     def aliased(node):
         while node.op.view:
             node = node.inputs[0]
         return isinstance(node.op, Variable) and node in assigned
 
-    return [apply(Snapshot(), o, name=f"{o.name}/snapshot") if aliased(o) else o for o in outputs]
+    if not any(aliased(o) for o in graph.outputs):
+        return graph.outputs
+    return [apply(Snapshot(), o, name=f"{o.name}/snapshot") if aliased(o) else o
+            for o in graph.outputs]

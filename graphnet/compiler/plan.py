@@ -73,6 +73,7 @@ class PassRecord:
     before: int
     after: int
     notes: tuple = ()
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

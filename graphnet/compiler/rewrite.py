@@ -22,7 +22,7 @@ from collections import Counter
 import numpy as np
 
 from graphnet.errors import GraphError, ShapeError
-from graphnet.graph import SOURCE_OPS, Graph, Node, Op
+from graphnet.graph import Graph, Node, Op
 from graphnet.ops.shape import ConcatPart, SumLike
 from graphnet.ops.state import Group
 from graphnet.shapes import format_shape
@@ -185,12 +185,8 @@ def aliases(node: Node, variables: set) -> bool:
     return True
 
 
-def is_source(node: Node) -> bool:
-    """A placeholder, variable or constant."""
-    return isinstance(node.op, SOURCE_OPS)
-
-
 def is_group(node: Node) -> bool:
+    """A `gn.group` node: runs its inputs, has no value."""
     return isinstance(node.op, Group)
 
 

@@ -9,10 +9,10 @@ loss/accuracy curves (PNG) and the model's graph (SVG) into --out.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import graphnet as gn
+from graphnet.examples.mnist_common import parse_args, train_and_report
 
 
 def build_model() -> gn.Sequential:
@@ -28,36 +28,16 @@ def build_model() -> gn.Sequential:
 
 
 def main(argv=None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default="out", help="folder for the curves and the diagram")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    args = parser.parse_args(argv)
-
+    args = parse_args(argv, __doc__.splitlines()[0], epochs=10, batch_size=32)
     gn.random.seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = gn.datasets.mnist.load_data()
-    x_train, x_test = x_train / 255.0, x_test / 255.0
-
     model = build_model()
-    model.summary()
-    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                        verbose=args.verbose, seed=args.seed)
-    _, test_accuracy = model.evaluate(x_test, y_test, verbose=2)
-    print(f"Test accuracy: {test_accuracy:.4f}")
-
-    os.makedirs(args.out, exist_ok=True)
-    curves = os.path.join(args.out, "mnist_mlp_curves.png")
-    history.plot(curves)
-    print(f"Training curves: {curves}")
+    accuracy = train_and_report(model, "mnist_mlp", args)
     try:
-        diagram = os.path.join(args.out, "mnist_mlp.svg")
-        gn.viz.draw(model, diagram)
+        diagram = gn.viz.draw(model, os.path.join(args.out, "mnist_mlp.svg"))
         print(f"Model graph: {diagram}")
     except gn.viz.GraphvizNotFoundError as err:  # the .dot file is still written
         print(err)
-    return float(test_accuracy)
+    return accuracy
 
 
 if __name__ == "__main__":

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import weakref
 
 import numpy as np
 
 from graphnet import init
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, name_scope, unique_name, variable
+from graphnet.graph import Node, name_scope, snake_case, unique_name, variable
 from graphnet.shapes import format_shape
 
 #: Which layer call produced each symbolic output, for functional models.
@@ -33,7 +32,7 @@ class Layer:
 
     def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True,
                  dtype="float32"):
-        base = name or re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(self).__name__).lower()
+        base = name or snake_case(type(self).__name__)
         self.name = unique_name(base, scoped=False)
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.trainable = trainable
@@ -60,16 +59,30 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, x, training: bool = False) -> Node:
-        if not isinstance(x, Node):
-            raise TypeError(f"{type(self).__name__} '{self.name}' is called on graph nodes "
-                            f"(e.g. gn.Input(...)), got {type(x).__name__}")
-        self.check_input(x)
+        return self.call_with_inputs([x], replay=x, training=training)
+
+    def call_with_inputs(self, inputs: list, replay: Node | None = None, **options):
+        """Check `inputs` (nodes, or None after the first), build once on their
+        shapes, and run `call(*inputs, **options)` under the layer's name scope.
+
+        Layers with several inputs or call options (attention, masked RNNs)
+        define their own `__call__` on top of this. `replay` is recorded as
+        the call's source for functional models, which rebuild the call as
+        `layer(replay, training=...)`; pass None when that would not give the
+        same graph (a mask or a second input would be lost).
+        """
+        for i, x in enumerate(inputs):
+            if not isinstance(x, Node) and (i == 0 or x is not None):
+                raise TypeError(f"{type(self).__name__} '{self.name}' is called on graph nodes "
+                                f"(e.g. gn.Input(...)), got {type(x).__name__}")
+        self.check_input(*inputs)
         if not self.built:
-            self.build(x.shape)
+            self.build(*(None if x is None else x.shape for x in inputs))
             self.built = True
         with name_scope(self.name, unique=False):
-            out = self.call(x, training=training)
-        call_history[out] = (self, x)
+            out = self.call(*inputs, **options)
+        if replay is not None and isinstance(out, Node):
+            call_history[out] = (self, replay)
         return out
 
     def check_input(self, x: Node):

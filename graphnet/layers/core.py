@@ -67,7 +67,14 @@ class Reshape(Layer):
         if size is not None and (size % known if -1 in self.target_shape else size != known):
             raise ShapeError(f"Reshape '{self.name}' cannot reshape examples of shape "
                              f"{format_shape(x.shape[1:])} to {format_shape(self.target_shape)}")
-        return ops.reshape(x, (-1,) + self.target_shape)
+        target = self.target_shape
+        if -1 in target:  # the batch axis takes reshape's one -1, so resolve this one here
+            if size is None:
+                raise ShapeError(f"Reshape '{self.name}' needs known sizes after the batch axis "
+                                 f"to infer -1 in {format_shape(target)}, got "
+                                 f"{format_shape(x.shape)}")
+            target = tuple(size // known if d == -1 else d for d in target)
+        return ops.reshape(x, (-1,) + target)
 
 
 class Activation(Layer):

@@ -42,8 +42,10 @@ def attention(q, k, v, mask=None, name=None) -> Node:
         mask = as_node(mask)
         if mask.dtype != np.bool_:
             mask = not_equal(mask, 0)
-        try:
-            fits = broadcast_shapes(mask.shape, logits.shape) == logits.shape
+        try:  # a None in the logits' shape matches any size of the mask
+            merged = broadcast_shapes(mask.shape, logits.shape)
+            fits = len(merged) == logits.ndim and all(
+                d is None or d == m for d, m in zip(logits.shape, merged))
         except ShapeError:
             fits = False
         if not fits:

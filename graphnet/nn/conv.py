@@ -41,10 +41,6 @@ class ConvAttributes(Op):
     dilation: tuple
     groups: int = 1
 
-    @property
-    def kind(self) -> str:
-        return super().kind.replace("2_d", "2d")  # Conv2D -> conv2d, not conv2_d
-
     def window(self, kernel_hw: tuple) -> tuple:
         """The effective (dilated) window: d * (k - 1) + 1 per axis."""
         return tuple(d * (k - 1) + 1 for k, d in zip(kernel_hw, self.dilation, strict=True))

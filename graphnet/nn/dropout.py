@@ -66,14 +66,11 @@ def dropout(x, rate: float, training=True, seed: int | None = None, name=None) -
     rate = float(rate)
     if not 0 <= rate < 1:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-    if isinstance(training, (bool, np.bool_)):
-        if not training or rate == 0:
-            return x
-        switch = ()
-    elif isinstance(training, Node):
-        switch = (training,)
-    else:
+    if not isinstance(training, (bool, np.bool_, Node)):
         raise TypeError(f"training must be a bool or a bool scalar node, got {training!r}")
+    if rate == 0 or training is False or training is np.False_:
+        return x
+    switch = (training,) if isinstance(training, Node) else ()
     mask = apply(DropoutMask(rate, None if seed is None else int(seed)), x, *switch,
                  name="dropout_mask")
     return multiply(x, mask, name=name or "dropout")

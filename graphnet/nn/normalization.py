@@ -26,12 +26,85 @@ from graphnet.ops.shape import broadcast_like, sum_to_shape
 from graphnet.shapes import broadcast_shapes, format_shape, normalize_axes
 
 
-def _moments(x: np.ndarray, axis: tuple, eps: float) -> tuple:
-    """(x - mean, 1 / sqrt(var + eps)) over `axis`, in x's dtype."""
-    centered = x - x.mean(axis=axis, keepdims=True)
-    var = np.square(centered).mean(axis=axis, keepdims=True)
-    var += x.dtype.type(eps)
-    return centered, np.reciprocal(np.sqrt(var, out=var), out=var)
+class _Layout:
+    """How the kernels see x: as a 2-D matrix with the reduced axes on one
+    side, so statistics are one BLAS or einsum call with no temporary and
+    elementwise loops run along long rows.
+
+    "rows" (batch norm: leading axes reduced) folds `fold` rows of C
+    channels into one row of fold * C values, with per-channel vectors tiled
+    to match: NumPy loops over 6 channels at a time were 4x slower.
+    "cols" (layer norm: trailing axes reduced) is (rows, features).
+    "generic" (any other axes) leaves x as it is.
+    """
+
+    def __init__(self, shape: tuple, axis: tuple, param_shapes):
+        n, k = len(shape), len(axis)
+        self.shape, self.axis, self.mode = shape, axis, "generic"
+        if axis == tuple(range(k)) and all(_constant_over(p, n, axis) for p in param_shapes):
+            self.mode, self.inner = "rows", shape[k:]
+            rows, channels = int(np.prod(shape[:k])), int(np.prod(shape[k:]))
+            self.fold = next(f for f in range(max(256 // channels, 1), 0, -1) if rows % f == 0)
+            self.count, self.matrix = rows, (rows // self.fold, self.fold * channels)
+        elif axis == tuple(range(n - k, n)) and all(
+                _constant_over(p, n, range(n - k)) for p in param_shapes):
+            self.mode, self.inner = "cols", shape[n - k:]
+            self.count = int(np.prod(self.inner))
+            self.matrix = (int(np.prod(shape[:n - k])), self.count)
+
+    def view(self, a: np.ndarray) -> np.ndarray:
+        """A full-size array in this layout."""
+        return a if self.mode == "generic" else a.reshape(self.matrix)
+
+    def back(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(self.shape)
+
+    def param(self, p: np.ndarray) -> np.ndarray:
+        """gamma or beta, broadcastable against `view(x)`."""
+        if self.mode == "generic":
+            return p
+        p = p.reshape(p.shape[max(p.ndim - len(self.inner), 0):])  # drop leading 1s
+        flat = np.broadcast_to(p, self.inner).ravel()
+        return np.tile(flat, self.fold) if self.mode == "rows" else flat
+
+    def mean(self, a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        """mean(a) or mean(a * b) over the reduced axes, broadcastable against views."""
+        if self.mode == "generic":
+            return (a if b is None else a * b).mean(axis=self.axis, keepdims=True)
+        side = 0 if self.mode == "rows" else 1
+        if b is None:
+            ones = np.ones(a.shape[side], a.dtype)
+            total = ones @ a if side == 0 else a @ ones
+        else:
+            total = np.einsum("ij,ij->j" if side == 0 else "ij,ij->i", a, b)
+        total /= a.dtype.type(self.count)
+        if side == 1:
+            return total[:, None]
+        return np.tile(total.reshape(self.fold, -1).sum(axis=0), self.fold)
+
+    def sum_to(self, a: np.ndarray, b: np.ndarray, shape: tuple) -> np.ndarray:
+        """sum(a * b) down to a parameter's `shape` (dgamma)."""
+        if self.mode == "generic":
+            return sum_to_shape(a * b, shape)
+        total = np.einsum("ij,ij->j", a, b)
+        if self.mode == "rows":
+            total = total.reshape(self.fold, -1).sum(axis=0)
+        trailing = shape[max(len(shape) - len(self.inner), 0):]   # without leading 1s
+        return sum_to_shape(total.reshape(self.inner), trailing).reshape(shape)
+
+    def centered(self, x: np.ndarray, eps: float) -> tuple:
+        """(view(x) - mean, 1 / sqrt(var + eps)); the first is a fresh array."""
+        xv = self.view(x)
+        centered = xv - self.mean(xv)
+        var = self.mean(centered, centered)
+        var += x.dtype.type(eps)
+        return centered, np.reciprocal(np.sqrt(var, out=var), out=var)
+
+
+def _constant_over(shape: tuple, rank: int, axes) -> bool:
+    """True when a parameter of `shape`, broadcast to `rank` axes, has size 1 on `axes`."""
+    padded = (1,) * (rank - len(shape)) + tuple(shape)
+    return all(padded[a] == 1 for a in axes)
 
 
 def _check_params(x: Node, *params: Node):
@@ -58,11 +131,17 @@ class Normalize(Op):
         return x.shape, x.dtype
 
     def forward(self, x, gamma, beta):
-        y, inv_std = _moments(x, self.axis, self.eps)
-        y *= inv_std
-        y *= gamma
-        y += beta
-        return y
+        layout = _Layout(x.shape, self.axis, (gamma.shape, beta.shape))
+        y, inv_std = layout.centered(x, self.eps)
+        gamma = layout.param(gamma)
+        scale = inv_std * gamma
+        if scale.size < y.size:   # batch norm: one scale per channel
+            y *= scale
+        else:                     # layer norm: inv_std per row, gamma per column
+            y *= inv_std
+            y *= gamma
+        y += layout.param(beta)
+        return layout.back(y)
 
     def grad(self, node, g):
         x, gamma, _ = node.inputs
@@ -81,15 +160,16 @@ class NormalizeGrad(Op):
         return x.shape, x.dtype
 
     def forward(self, x, gamma, g):
-        xhat, inv_std = _moments(x, self.axis, self.eps)
+        layout = _Layout(x.shape, self.axis, (gamma.shape,))
+        xhat, inv_std = layout.centered(x, self.eps)
         xhat *= inv_std
-        h = g * gamma
-        dx = h - h.mean(axis=self.axis, keepdims=True)
-        h *= xhat
-        xhat *= h.mean(axis=self.axis, keepdims=True)
-        dx -= xhat
-        dx *= inv_std
-        return dx.astype(x.dtype, copy=False)
+        h = layout.view(g) * layout.param(gamma)
+        h_xhat = layout.mean(h, xhat)
+        h -= layout.mean(h)
+        xhat *= h_xhat
+        h -= xhat
+        h *= inv_std
+        return layout.back(h).astype(x.dtype, copy=False)
 
     def grad(self, node, gg):
         return _partials(lambda x, gamma, g: _dx_composite(x, gamma, g, self.axis, self.eps),
@@ -107,10 +187,10 @@ class NormalizeGammaGrad(Op):
         return gamma.shape, x.dtype
 
     def forward(self, x, g, gamma):
-        xhat, inv_std = _moments(x, self.axis, self.eps)
+        layout = _Layout(x.shape, self.axis, (gamma.shape,))
+        xhat, inv_std = layout.centered(x, self.eps)
         xhat *= inv_std
-        xhat *= g
-        return sum_to_shape(xhat, gamma.shape).astype(x.dtype, copy=False)
+        return layout.sum_to(xhat, layout.view(g), gamma.shape).astype(x.dtype, copy=False)
 
     def grad(self, node, gg):
         x, g, _ = node.inputs
@@ -144,6 +224,8 @@ def _dx_composite(x, gamma, g, axis, eps):
 @dataclass(frozen=True)
 class Alias(Op):
     """x itself under a fresh node, so `gradients` wrt it is a partial derivative."""
+
+    view = True   # forward returns its input
 
     def infer(self, x):
         return x.shape, x.dtype
@@ -237,10 +319,12 @@ class BatchNorm(Op):
 
     def forward(self, x, mu, var, gamma, beta):
         scale = gamma / np.sqrt(var + x.dtype.type(self.eps))
-        y = x - mu
-        y *= scale
-        y += beta
-        return y.astype(x.dtype, copy=False)
+        channels_last = tuple(range(x.ndim - 1))   # per-channel vectors are tiled
+        layout = _Layout(x.shape, channels_last, (mu.shape, scale.shape, beta.shape))
+        y = layout.view(x) - layout.param(mu)
+        y *= layout.param(scale)
+        y += layout.param(beta)
+        return layout.back(y).astype(x.dtype, copy=False)
 
     def grad(self, node, g):
         x, mu, var, gamma, _ = node.inputs

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.nn.windows import (
     canonical_padding,
@@ -40,12 +41,12 @@ class PoolAttributes(Op):
     strides: tuple
     padding: object   # "same" or ((top, bottom), (left, right))
 
-    @property
-    def kind(self) -> str:
-        return super().kind.replace("2_d", "2d")  # MaxPool2D -> max_pool2d
-
     def infer(self, x):
         check_nhwc(x)
+        if self.padding != "same" and any(
+                max(pads) >= k for pads, k in zip(self.padding, self.pool, strict=True)):
+            raise ShapeError(f"padding {self.padding} must be smaller than the pooling window "
+                             f"{self.pool[0]}x{self.pool[1]}, or some windows see only padding")
         out_hw = static_output_hw(x.shape, self.padding, self.pool, self.strides, "pooling window")
         return (x.shape[0], *out_hw, x.shape[3]), x.dtype
 

@@ -73,7 +73,7 @@ def random_graphs(draw):
     v = gn.variable(rng.normal(size=(2, 3)).astype(np.float32), name="v")
     pool = [x, p, v, gn.constant(rng.normal(size=(2, 1)).astype(np.float32), name="c"),
             gn.constant(1.0), gn.constant(0.0)]
-    for _ in range(draw(st.integers(2, 10))):
+    for _ in range(draw(st.integers(3, 14))):
         arity, build = OPS[draw(st.sampled_from(sorted(OPS)))]
         args = [draw(st.sampled_from(pool)) for _ in range(arity)]
         pool.append(build(*args))

@@ -1,10 +1,12 @@
-"""Dense, Flatten, Reshape, Activation, Dropout (graphnet/layers/core.py)."""
+"""Dense, Flatten, Reshape, Activation, Dropout (graphnet/layers/core.py), and the
+check_layer helper that the layer tests use."""
 
 import numpy as np
 import pytest
 
 import graphnet as gn
 from graphnet import layers
+from graphnet.testing import check_layer
 
 
 def run(node, feed):
@@ -72,3 +74,35 @@ def test_elu_has_finite_gradients_for_large_inputs():
     x = gn.placeholder((3,), "float64")
     grad = gn.gradients(gn.sum(gn.activations.elu(x)), x)
     np.testing.assert_allclose(run(grad, {x: [-1000.0, 0.5, 1000.0]}), [0, 1, 1])
+
+
+# ------------------------------------------------- gradient checks (float64)
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("factory, x", [
+    (lambda dtype: layers.Dense(3, activation="tanh", dtype=dtype), RNG.standard_normal((4, 5))),
+    (lambda dtype: layers.Dense(2, use_bias=False, dtype=dtype), RNG.standard_normal((2, 3, 4))),
+    (lambda dtype: layers.Activation("gelu", dtype=dtype), RNG.standard_normal((3, 4))),
+    (lambda dtype: layers.Flatten(dtype=dtype), RNG.standard_normal((2, 3, 2))),
+    (lambda dtype: layers.Reshape((2, -1), dtype=dtype), RNG.standard_normal((2, 6))),
+    (lambda dtype: layers.Dropout(0.5, dtype=dtype), RNG.standard_normal((2, 6))),
+], ids=["dense-tanh", "dense-3d-no-bias", "activation", "flatten", "reshape", "dropout-inference"])
+def test_gradients_wrt_inputs_and_weights(factory, x):
+    check_layer(factory, x)
+
+
+def test_check_layer_catches_a_wrong_weight_gradient(rng):
+    class Frozen(layers.Layer):
+        """x * w with the gradient to w cut: the helper must notice."""
+
+        def build(self, input_shape):
+            self.w = self.add_weight("w", input_shape[1:], "ones")
+
+        def call(self, x, training=False):
+            return x * gn.stop_gradient(self.w)
+
+    with pytest.raises(AssertionError, match=r"Frozen 'frozen' w.r.t. 'frozen/w'"):
+        check_layer(lambda dtype: Frozen(dtype=dtype), rng.standard_normal((2, 3)))
+

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from graphnet.nn.normalization import normalize_composite
+from graphnet.graph import apply
+from graphnet.nn.normalization import Normalize, normalize_composite
 from graphnet.testing import check_gradients
 
 
@@ -55,14 +56,23 @@ def test_layer_norm_without_scale_and_shift_has_zero_mean_unit_variance():
     np.testing.assert_allclose(y.var(-1), 1, rtol=1e-4)
 
 
-def test_fused_ops_match_the_primitive_composition():
+@pytest.mark.parametrize("axis, param_shape", [
+    ((1, 2), (4, 3)),     # trailing axes, as layer norm
+    ((0, 1), (3,)),       # leading axes, as batch norm (rows folded together)
+    ((0, 1), (4, 3)),     # leading axes, parameters per position and channel
+    ((0,), (1, 4, 3)),    # leading axes, parameters with a leading 1
+    ((1, 2), (1, 1, 3)),  # trailing axes, parameters with leading 1s
+    ((1,), (1, 4, 1)),    # neither: the generic path
+])
+def test_fused_ops_match_the_primitive_composition(axis, param_shape):
     """Value and all three gradients, fused vs written with primitive ops."""
-    x_value = normal(6, 4, 3)
+    x_value = normal(6, 4, 3) * 2 + 1
     x = gn.placeholder((None, 4, 3), "float64")
-    gamma, beta = gn.constant(normal(4, 3, seed=1)), gn.constant(normal(4, 3, seed=2))
+    gamma = gn.constant(normal(*param_shape, seed=1))
+    beta = gn.constant(normal(*param_shape, seed=2))
     weights = gn.constant(normal(6, 4, 3, seed=3))
-    fused = gn.nn.layer_norm(x, gamma, beta, axis=(1, 2))
-    composite = normalize_composite(x, gamma, beta, (1, 2), 1e-5)
+    fused = apply(Normalize(axis, 1e-5), x, gamma, beta)
+    composite = normalize_composite(x, gamma, beta, axis, 1e-5)
     outputs = []
     for y in (fused, composite):
         outputs.append(run([y, *gn.gradients(gn.sum(y * weights), [x, gamma, beta])], {x: x_value}))
@@ -122,6 +132,12 @@ def test_batch_norm_inference_matches_numpy():
     y = run(gn.nn.batch_norm(gn.constant(x), gn.constant(mean), gn.constant(var),
                              gn.constant(gamma), gn.constant(beta), eps=1e-3))
     np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-3) * gamma + beta, rtol=1e-12)
+
+
+def test_batch_norm_inference_with_keepdims_statistics():
+    x, mean, var = normal(2, 3, 3, 4), normal(1, 1, 1, 4), np.abs(normal(1, 1, 1, 4)) + 0.5
+    y = run(gn.nn.batch_norm(gn.constant(x), gn.constant(mean), gn.constant(var)))
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-3), rtol=1e-12)
 
 
 def test_batch_norm_inference_gradients_for_every_input():

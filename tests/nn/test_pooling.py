@@ -134,6 +134,12 @@ def test_window_larger_than_input_is_a_build_time_error():
         gn.nn.max_pool2d(gn.placeholder((None, 2, 8, 1)), 3)
 
 
+def test_padding_as_large_as_the_window_is_a_build_time_error():
+    with pytest.raises(gn.ShapeError, match=r"padding \(\(2, 2\), \(0, 0\)\) must be smaller than "
+                                            r"the pooling window 2x2"):
+        gn.nn.max_pool2d(gn.placeholder((None, 8, 8, 1)), 2, padding=(2, 0))
+
+
 def test_bad_pool_size():
     with pytest.raises(ValueError, match="pool_size must be a positive int"):
         gn.nn.avg_pool2d(gn.placeholder((None, 8, 8, 1)), 0)

@@ -309,9 +309,17 @@ def cast_identity(node):
 def cast_round_trip(node):
     """cast(cast(x, wider), x.dtype) -> x, when the wider type holds every x exactly"""
     inner = node.inputs[0]
-    if isinstance(inner.op, Cast) and np.can_cast(inner.inputs[0].dtype, inner.dtype, "safe"):
+    if isinstance(inner.op, Cast) and holds_exactly(inner.inputs[0].dtype, inner.dtype):
         return inner.inputs[0]
     return None
+
+
+def holds_exactly(source: np.dtype, target: np.dtype) -> bool:
+    """Every `source` value survives a round trip through `target`. NumPy
+    calls int64 -> float64 safe, but 2**53 + 1 does not survive it."""
+    if not np.can_cast(source, target, "safe"):
+        return False
+    return not (source.kind in "iu" and target.kind in "fc") or target.itemsize > source.itemsize
 
 
 def stop_gradient_forward(node):

@@ -1,0 +1,380 @@
+"""What every workload shares: trainers, interleaved timing, cross-checks,
+allocation counts, data, the environment report and Markdown tables.
+
+A workload builds one `Trainer` per variant (graphnet, hand NumPy, BLAS
+floor, PyTorch, ...), all from the same initial weights and over the same
+batches, and hands them to `compare`, which
+
+1. cross-checks them: each trains `check_steps` steps from the initial
+   weights and its mean loss must match the reference's (so nobody
+   benchmarks a broken baseline);
+2. times them round-robin (variant A, B, C, then A, B, C again, ...), so a
+   change in machine load hits every variant alike, and keeps every sample;
+3. measures the memory a steady-state step allocates (tracemalloc).
+
+`Section` holds a finished table; `__main__` prints the sections as Markdown.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Roles that the ratio columns compare against, with their column titles.
+PEERS = {"numpy": "vs hand NumPy", "floor": "vs BLAS floor", "torch": "vs PyTorch"}
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS")
+
+
+# ------------------------------------------------------------- trainers
+
+
+class Trainer:
+    """One variant of a workload. Subclasses set `role` and `label` and
+    implement `reset` and `step`; `run` is the timed unit.
+
+    `role` is what ratios are taken against ("numpy", "floor", "torch") or a
+    graphnet role ("graphnet", ...). `traced` is False where tracemalloc
+    cannot see the allocations (PyTorch's allocator).
+    """
+
+    role = ""
+    label = ""
+    traced = True
+
+    def reset(self):
+        """Back to the initial weights and optimizer state (not timed)."""
+
+    def step(self, i: int) -> float:
+        """Train on batch i; return its loss (nan when not computed)."""
+        raise NotImplementedError
+
+    def run(self, steps: int, on_step=None) -> float:
+        """Train on batches 0..steps-1; return their mean loss. `on_step()`
+        is called after every step (allocation measurements use it)."""
+        total = 0.0
+        for i in range(steps):
+            total += self.step(i)
+            if on_step is not None:
+                on_step()
+        return total / steps
+
+
+@dataclass
+class Timing:
+    """A variant's timed samples (seconds per run of `steps` steps) and losses."""
+
+    trainer: Trainer
+    samples: list = field(default_factory=list)
+    loss: float = math.nan          # mean loss of the last timed run
+    check_loss: float = math.nan    # mean loss over the cross-check steps
+    transient: float | None = None  # bytes allocated and freed per step (median)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples)) if self.samples else math.nan
+
+
+def compare(trainers: list, steps: int, repeats: int, warmup: int = 2,
+            check_steps: int = 0, reference: str = "numpy", tolerance: float = 2e-3,
+            alloc_steps: int = 5) -> tuple:
+    """(timings, check notes, check ok) for trainers that run the same workload.
+
+    Each trainer is warmed up (`warmup` steps: plans compile, caches fill),
+    then cross-checked over `check_steps` steps against the trainer whose
+    role is `reference` (relative tolerance on the mean loss), then timed
+    `repeats` times round-robin over `steps` steps, then measured with
+    tracemalloc over `alloc_steps` steps.
+    """
+    timings = [Timing(t) for t in trainers]
+    for t in trainers:
+        t.reset()
+        t.run(warmup)
+    notes, ok = [], True
+    if check_steps:
+        notes, ok = cross_check(timings, check_steps, reference, tolerance)
+    for _ in range(repeats):
+        for timing in timings:
+            timing.trainer.reset()
+            gc.collect()
+            start = time.perf_counter()
+            timing.loss = timing.trainer.run(steps)
+            timing.samples.append(time.perf_counter() - start)
+    for timing in timings:
+        if timing.trainer.traced and alloc_steps:
+            timing.transient = transient_bytes(timing.trainer, alloc_steps)
+    return timings, notes, ok
+
+
+def cross_check(timings: list, steps: int, reference: str, tolerance: float) -> tuple:
+    """Train every variant `steps` steps from the initial weights and compare
+    mean losses with the reference's. Returns (notes, ok)."""
+    for timing in timings:
+        timing.trainer.reset()
+        timing.check_loss = timing.trainer.run(steps)
+    ref = next((t for t in timings if t.trainer.role == reference), None)
+    if ref is None or math.isnan(ref.check_loss):
+        return [f"cross-check: no {reference} reference ran, nothing compared"], True
+    parts, ok = [], True
+    for timing in timings:
+        if timing is ref or math.isnan(timing.check_loss):
+            continue
+        rel = abs(timing.check_loss - ref.check_loss) / max(abs(ref.check_loss), 1e-12)
+        good = rel <= tolerance and math.isfinite(timing.check_loss)
+        ok = ok and good
+        parts.append(f"{timing.trainer.label} {timing.check_loss:.6f} (rel. diff {rel:.1e}"
+                     f"{'' if good else ', MISMATCH'})")
+    head = (f"cross-check, mean loss over {steps} steps from the same initial weights: "
+            f"{ref.trainer.label} {ref.check_loss:.6f}; ")
+    verdict = "ok" if ok else f"FAILED (tolerance {tolerance:g})"
+    return [head + "; ".join(parts) + f" - {verdict}"], ok
+
+
+def transient_bytes(trainer: Trainer, steps: int) -> float:
+    """Median over steady-state steps of the memory a step allocates above
+    what was live when it began (tracemalloc's peak): 0 when a step runs
+    entirely in preallocated buffers. Counts NumPy's and Python's heaps."""
+    trainer.reset()
+    trainer.run(2)
+    per_step = []
+    tracemalloc.start()
+    try:
+        def mark():
+            current, peak = tracemalloc.get_traced_memory()
+            per_step.append(peak - mark.base)
+            tracemalloc.reset_peak()
+            mark.base = tracemalloc.get_traced_memory()[0]
+
+        mark.base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        trainer.run(steps, on_step=mark)
+    finally:
+        tracemalloc.stop()
+    return float(np.median(per_step[1:] or per_step))
+
+
+def interleaved(functions: dict, repeats: int, warmup: int = 1) -> dict:
+    """{name: [seconds, ...]} timing plain callables round-robin."""
+    for fn in functions.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+# -------------------------------------------------------------- tables
+
+
+@dataclass
+class Section:
+    """One table of the report: a title, a header, rows of strings, notes.
+
+    `figures` carries named numbers (medians, ratios) for the targets table.
+    `ok` is False when a cross-check failed. `details` are preformatted
+    blocks (profiles) printed under the notes.
+    """
+
+    title: str
+    header: list
+    rows: list
+    notes: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+    ok: bool = True
+    details: list = field(default_factory=list)  # preformatted text (profiles)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", ""]
+        lines.append("| " + " | ".join(self.header) + " |")
+        lines.append("|" + "|".join(":---" if i == 0 else "---:"
+                                    for i in range(len(self.header))) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        for text in self.details:
+            lines += ["", "```", text, "```"]
+        return "\n".join(lines) + "\n"
+
+
+def timing_section(title: str, timings: list, unit: str, scale: float, notes=(),
+                   ok: bool = True, key: str = "") -> Section:
+    """A table of variants: median and spread in `unit` (seconds x `scale`),
+    ratios against the peers present, transient memory per step.
+
+    `figures` gets `{key}.{role}` medians in seconds, for the targets table.
+    """
+    present = {t.trainer.role: t.median for t in timings}
+    peers = [role for role in PEERS if role in present]
+    header = ["variant", f"median ({unit})", "min - max"] + [PEERS[p] for p in peers]
+    header.append("allocated per step")
+    rows = []
+    for t in timings:
+        row = [t.trainer.label, _number(t.median * scale),
+               f"{_number(min(t.samples) * scale)} - {_number(max(t.samples) * scale)}"]
+        for peer in peers:
+            row.append("1.00x" if t.trainer.role == peer else f"{t.median / present[peer]:.2f}x")
+        row.append("n/a (not traced)" if t.transient is None else _bytes(t.transient))
+        rows.append(row)
+    figures = {f"{key}.{t.trainer.role}": t.median for t in timings}
+    figures.update({f"{key}.{t.trainer.role}.alloc": t.transient for t in timings})
+    return Section(title, header, rows, list(notes), figures, ok)
+
+
+def _number(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def _bytes(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} B"
+    if n < 1024 ** 2:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 ** 2:.1f} MiB"
+
+
+# ---------------------------------------------------------- environment
+
+
+def environment(torch) -> list:
+    """Lines describing the machine, versions and thread settings."""
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, "
+             f"torch {torch.__version__ if torch else 'not importable'}",
+             f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average "
+             + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"]
+    settings = ", ".join(f"{k}={os.environ[k]}" for k in THREAD_VARIABLES if k in os.environ)
+    lines.append(f"thread variables: {settings or 'none set (library defaults)'}")
+    blas = blas_threads()
+    if blas:
+        lines.append(f"BLAS in use: {blas}")
+    if torch:
+        lines.append(f"torch threads: {torch.get_num_threads()}")
+    return lines
+
+
+def blas_threads() -> str:
+    """The BLAS libraries loaded and their thread counts, via threadpoolctl if installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ""
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} "
+                     f"({i.get('num_threads')} threads, {os.path.basename(i.get('filepath', ''))})"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
+
+
+def import_torch(threads: int):
+    """torch with `threads` intra-op threads, or None (with the reason printed)."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not importable: its rows are skipped (pip install torch to add them)")
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+# ------------------------------------------------------------------ data
+
+
+@dataclass
+class Mnist:
+    """Training images as float32 in [0, 1], flat (N, 784), pre-shuffled once
+    with a fixed seed so every variant sees the same batches in the same
+    order; labels int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+    source: str
+
+    def batch(self, i: int, size: int) -> tuple:
+        """Batch i of `size` rows (wrapping around), as views."""
+        n = len(self.x) // size
+        start = (i % n) * size
+        return self.x[start:start + size], self.y[start:start + size]
+
+
+def load_mnist(path=None, synthetic: bool = False, n: int | None = None, seed: int = 0) -> Mnist:
+    """MNIST's training set through `gn.datasets.mnist.load_data` (from `path`,
+    or $GRAPHNET_DATA, or the cache); with `synthetic`, random images of the
+    same shape (for smoke runs without the file)."""
+    rng = np.random.default_rng(seed)
+    if synthetic:
+        count = n or 60000
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        source = f"synthetic random images ({count})"
+    else:
+        import graphnet as gn
+        (images, labels), _ = gn.datasets.mnist.load_data(path)
+        source = f"MNIST training set ({len(images)} images)"
+        if n:
+            images, labels = images[:n], labels[:n]
+    order = rng.permutation(len(images))
+    x = (images[order].reshape(len(images), 784) / np.float32(255)).astype(np.float32)
+    return Mnist(np.ascontiguousarray(x), labels[order].astype(np.int64), source)
+
+
+def command_line() -> str:
+    """How this process was started, for the report."""
+    args = " ".join(sys.argv[1:])
+    return f"python -m benchmarks {args}".rstrip()
+
+
+# --------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """What the command line chose, handed to every workload's `run(ctx)`."""
+
+    repeats: int = 5
+    quick: bool = False
+    torch: object = None          # the torch module, or None to skip its rows
+    data_path: str | None = None
+    synthetic: bool = False
+    profile: bool = False
+    _mnist: Mnist | None = None
+
+    def mnist(self) -> Mnist:
+        """The shuffled training images, loaded once (a 2,048-image slice when quick)."""
+        if self._mnist is None:
+            self._mnist = load_mnist(self.data_path, self.synthetic,
+                                     n=2048 if self.quick else None)
+        return self._mnist
+
+
+def profile(trainer: Trainer, steps: int, top: int = 12) -> str:
+    """cProfile of `steps` steps of a trainer: the top entries by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    trainer.reset()
+    trainer.run(2)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    trainer.run(steps)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    text = out.getvalue()
+    start = text.find("   ncalls")
+    return f"cProfile of {trainer.label}, {steps} steps (top {top} by own time):\n" + \
+        (text[start:] if start >= 0 else text).rstrip()

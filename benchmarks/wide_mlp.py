@@ -1,0 +1,39 @@
+"""Workload 2: a wide MLP 784-1024-1024-10 at batch 256 with Adam, where
+matrix products dominate: graphnet's compiled plan, the hand-written NumPy
+trainer, the BLAS floor and PyTorch eager, over a fixed number of steps,
+reported per epoch-equivalent (60,000 / 256 = 234.4 steps).
+
+    python -m benchmarks --only wide
+"""
+
+from __future__ import annotations
+
+from benchmarks.harness import Context, compare, profile, timing_section
+from benchmarks.mlp import BlasFloor, GraphnetPlan, NumpyMLP, TorchMLP, initial_weights
+
+SIZES = [784, 1024, 1024, 10]
+BATCH = 256
+STEPS = 50
+EPOCH_STEPS = 60000 / BATCH
+
+
+def run(ctx: Context) -> list:
+    """The wide MLP's section."""
+    data = ctx.mnist()
+    steps = 3 if ctx.quick else STEPS
+    weights = initial_weights(SIZES, seed=10)
+    trainers = [GraphnetPlan(data, SIZES, BATCH, weights),
+                NumpyMLP(data, SIZES, BATCH, weights),
+                BlasFloor(data, SIZES, BATCH, weights)]
+    if ctx.torch:
+        trainers.append(TorchMLP(ctx.torch, data, SIZES, BATCH, weights))
+    timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=3 if ctx.quick else 10,
+                                 alloc_steps=3)
+    notes.append(f"timed over {steps} steps, scaled to one epoch ({EPOCH_STEPS:.1f} steps); "
+                 f"{trainers[1].flat.size:,} parameters, flat Adam in "
+                 f"{len(trainers[1].flat.chunks)} chunks")
+    section = timing_section(f"Wide MLP 784-1024-1024-10, batch {BATCH}, Adam",
+                             timings, "s per epoch", EPOCH_STEPS / steps, notes, ok, key="wide")
+    if ctx.profile:
+        section.details.append(profile(trainers[0], steps))
+    return [section]
