@@ -26,7 +26,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "lenet": "lenet",
     "transformer": "transformer",
     "ops": "conv_ops",
-    "compile": "compile_time",
+    "compile": "compile_report",
 }
 
 

@@ -24,12 +24,11 @@ def chain(target: int):
     """x -> a long chain of elementwise ops -> sum, about `target` nodes."""
     gn.reset_names()
     x = gn.placeholder((None, 16), "float32", name="x")
-    h = x
-    ops = [gn.tanh, lambda v: v * 1.01, lambda v: v + 0.1, gn.sigmoid]
-    i = 0
-    while len(gn.Graph([h])) < target - 1:
-        h = ops[i % len(ops)](h)
-        i += 1
+    steps = [(gn.tanh, 1), (lambda v: v * 1.01, 2), (lambda v: v + 0.1, 2), (gn.sigmoid, 1)]
+    h, nodes, i = x, 2, 0  # the placeholder and the final sum
+    while nodes < target:
+        step, added = steps[i % len(steps)]
+        h, nodes, i = step(h), nodes + added, i + 1
     return [gn.sum(h)], {x: (32, 16)}
 
 

@@ -26,9 +26,9 @@ STEPS = 50
 LEARNING_RATE, EPSILON = 1e-3, 1e-7
 
 
-def _images(data, i):
-    xb, yb = data.batch(i, BATCH)
-    return xb.reshape(BATCH, 28, 28, 1), yb
+def _images(data, i, batch):
+    xb, yb = data.batch(i, batch)
+    return xb.reshape(batch, 28, 28, 1), yb
 
 
 class GraphnetLeNet(Trainer):
@@ -37,8 +37,8 @@ class GraphnetLeNet(Trainer):
     role = "graphnet"
     label = "graphnet plan (gn.layers)"
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, data, batch=BATCH):
+        self.data, self.batch = data, batch
         gn.random.seed(0)
         L = gn.layers
         layers = [L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPool2D(2),
@@ -56,14 +56,14 @@ class GraphnetLeNet(Trainer):
         self.weights = [np.array(p.op.initial_value) for p in self.params]
         self.variables = self.params + optimizer.variables()
         self.plan = gn.compile([loss, train], feeds=[self.x, self.y],
-                               feed_shapes={self.x: (BATCH, 28, 28, 1), self.y: (BATCH,)})
+                               feed_shapes={self.x: (batch, 28, 28, 1), self.y: (batch,)})
         self.session = gn.Session()
 
     def reset(self):
         self.session.initialize(self.variables)
 
     def step(self, i):
-        xb, yb = _images(self.data, i)
+        xb, yb = _images(self.data, i, self.batch)
         return float(self.session.run(self.plan, {self.x: xb, self.y: yb})[0])
 
 
@@ -75,9 +75,9 @@ class NumpyLeNet(Trainer):
     role = "numpy"
     label = "NumPy im2col (straightforward)"
 
-    def __init__(self, data, weights):
-        self.data, self.weights = data, weights
-        B = BATCH
+    def __init__(self, data, weights, batch=BATCH):
+        self.data, self.weights, self.batch = data, weights, batch
+        B = batch
         self.flat = FlatParams([w.shape for w in weights], lr=LEARNING_RATE, epsilon=EPSILON)
         self.p = self.flat.values
         self.g = self.flat.grads
@@ -108,8 +108,8 @@ class NumpyLeNet(Trainer):
         self.flat.set(self.weights)
 
     def step(self, i):
-        B = BATCH
-        x, y = _images(self.data, i)
+        B = self.batch
+        x, y = _images(self.data, i, B)
         k1, b1, k2, b2, w3, b3, w4, b4, w5, b5 = self.p
         gk1, gb1, gk2, gb2, gw3, gb3, gw4, gb4, gw5, gb5 = self.g
         # conv 1 (pad 2) + relu, pool
@@ -137,7 +137,7 @@ class NumpyLeNet(Trainer):
         np.equal(windows2, self.p2[:, :, None, :, None], out=self.pm2)
         # dense layers
         h = self.p2.reshape(B, 400)
-        for k, (w, b, z) in enumerate(zip((w3, w4, w5), (b3, b4, b5), self.z)):
+        for k, (w, b, z) in enumerate(zip((w3, w4, w5), (b3, b4, b5), self.z, strict=True)):
             np.matmul(h, w, out=z)
             np.add(z, b, out=z)
             if k < 2:
@@ -149,7 +149,7 @@ class NumpyLeNet(Trainer):
         d = self.loss.grad
         inputs = (self.p2.reshape(B, 400), self.z[0], self.z[1])
         for k, (w, gw, gb) in reversed(list(enumerate(zip((w3, w4, w5), (gw3, gw4, gw5),
-                                                          (gb3, gb4, gb5))))):
+                                                          (gb3, gb4, gb5), strict=True)))):
             np.matmul(inputs[k].T, d, out=gw)
             np.sum(d, axis=0, out=gb)
             np.matmul(d, w.T, out=self.dz[k])
@@ -187,8 +187,8 @@ class TorchLeNet(Trainer):
     label = "PyTorch eager"
     traced = False
 
-    def __init__(self, torch, data, weights):
-        self.torch, self.data = torch, data
+    def __init__(self, torch, data, weights, batch=BATCH):
+        self.torch, self.data, self.batch = torch, data, batch
         nn = torch.nn
         self.model = nn.Sequential(
             nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -212,9 +212,9 @@ class TorchLeNet(Trainer):
                                           eps=EPSILON)
 
     def step(self, i):
-        n = len(self.data.x) // BATCH
-        start = (i % n) * BATCH
-        xb, yb = self.x[start:start + BATCH], self.y[start:start + BATCH]
+        n = len(self.data.x) // self.batch
+        start = (i % n) * self.batch
+        xb, yb = self.x[start:start + self.batch], self.y[start:start + self.batch]
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(xb), yb)
         loss.backward()
@@ -226,14 +226,15 @@ def run(ctx: Context) -> list:
     """The LeNet-5 section."""
     data = ctx.mnist()
     steps = 3 if ctx.quick else STEPS
-    graphnet = GraphnetLeNet(data)
-    trainers = [graphnet, NumpyLeNet(data, graphnet.weights)]
+    batch = 16 if ctx.quick else BATCH  # quick: a tiny batch, for smoke runs
+    graphnet = GraphnetLeNet(data, batch)
+    trainers = [graphnet, NumpyLeNet(data, graphnet.weights, batch)]
     if ctx.torch:
-        trainers.append(TorchLeNet(ctx.torch, data, graphnet.weights))
+        trainers.append(TorchLeNet(ctx.torch, data, graphnet.weights, batch))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=3 if ctx.quick else 10,
-                                 alloc_steps=3)
+                                 alloc_steps=2 if ctx.quick else 3)
     notes.append(f"timed over {steps} steps per repeat")
-    section = timing_section(f"LeNet-5 CNN on MNIST, batch {BATCH}, Adam: one training step",
+    section = timing_section(f"LeNet-5 CNN on MNIST, batch {batch}, Adam: one training step",
                              timings, "ms", 1000 / steps, notes, ok, key="lenet")
     for t in timings:  # figures per step, for the targets
         section.figures[f"lenet.{t.trainer.role}"] = t.median / steps

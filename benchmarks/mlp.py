@@ -21,14 +21,14 @@ EPSILON = 1e-7  # graphnet's (and Keras') Adam default; PyTorch is given the sam
 def initial_weights(sizes: list, seed: int = 0) -> list:
     """[W0, b0, W1, b1, ...]: Glorot-uniform kernels (in, out), zero biases."""
     weights = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         weights.append(gn.init.glorot_uniform((fan_in, fan_out), seed=seed + i))
         weights.append(np.zeros(fan_out, np.float32))
     return weights
 
 
 def _shapes(sizes: list) -> list:
-    return [s for a, b in zip(sizes, sizes[1:]) for s in ((a, b), (b,))]
+    return [s for a, b in zip(sizes, sizes[1:], strict=False) for s in ((a, b), (b,))]
 
 
 # ------------------------------------------------------------- graphnet
@@ -145,7 +145,7 @@ class NumpyMLP(Trainer):
         x, y = self.data.batch(i, self.batch)
         last = len(self.w) - 1
         h = x
-        for k, (w, b, z) in enumerate(zip(self.w, self.b, self.z)):
+        for k, (w, b, z) in enumerate(zip(self.w, self.b, self.z, strict=True)):
             np.matmul(h, w, out=z)
             np.add(z, b, out=z)
             if k < last:
@@ -188,7 +188,7 @@ class BlasFloor(Trainer):
     def step(self, i):
         x, _ = self.data.batch(i, self.batch)
         h = x
-        for w, z in zip(self.w, self.z):
+        for w, z in zip(self.w, self.z, strict=True):
             np.matmul(h, w, out=z)
             h = z
         d = self.z[-1]
@@ -233,7 +233,8 @@ class TorchMLP(Trainer):
     def reset(self):
         torch = self.torch
         with torch.no_grad():
-            for lin, w, b in zip(self.linears, self.weights[0::2], self.weights[1::2]):
+            for lin, w, b in zip(self.linears, self.weights[0::2], self.weights[1::2],
+                                 strict=True):
                 lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
                 lin.bias.copy_(torch.from_numpy(b))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE,

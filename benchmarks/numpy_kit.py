@@ -44,8 +44,9 @@ class FlatParams:
         self.m = np.zeros(self.size, np.float32)
         self.v = np.zeros(self.size, np.float32)
         offsets = np.cumsum([0] + sizes)
-        self.values = [self.theta[a:b].reshape(s) for a, b, s in zip(offsets, offsets[1:], shapes)]
-        self.grads = [self.grad[a:b].reshape(s) for a, b, s in zip(offsets, offsets[1:], shapes)]
+        spans = list(zip(offsets[:-1], offsets[1:], shapes, strict=True))
+        self.values = [self.theta[a:b].reshape(s) for a, b, s in spans]
+        self.grads = [self.grad[a:b].reshape(s) for a, b, s in spans]
         self.lr, self.beta_1, self.beta_2, self.epsilon = lr, beta_1, beta_2, epsilon
         if chunk is None:
             chunk = self.size if self.size <= 4 * ADAM_CHUNK else ADAM_CHUNK

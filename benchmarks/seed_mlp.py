@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from benchmarks.harness import Context, compare, profile, timing_section
 from benchmarks.mlp import (
-    BlasFloor, GraphnetFit, GraphnetPlan, NumpyMLP, TorchMLP, initial_weights)
+    BlasFloor,
+    GraphnetFit,
+    GraphnetPlan,
+    NumpyMLP,
+    TorchMLP,
+    initial_weights,
+)
 
 SIZES = [784, 128, 64, 10]
 BATCH = 32
@@ -37,8 +43,8 @@ def run(ctx: Context) -> list:
     losses = ", ".join(f"{t.trainer.label} {t.loss:.4f}" for t in timings if t.loss == t.loss)
     notes.append(f"mean training loss of the last timed run ({steps} steps): {losses}")
     by_role = {t.trainer.role: t.median for t in timings}
-    notes.append(f"compiler passes on vs off: {by_role['graphnet_nopasses'] / by_role['graphnet']:.2f}x "
-                 "faster with passes")
+    speedup = by_role["graphnet_nopasses"] / by_role["graphnet"]
+    notes.append(f"compiler passes on vs off: {speedup:.2f}x faster with passes")
     notes.append(f"data: {data.source}, shuffled once (seed 0); every variant sees the same "
                  "batches in the same order")
     what = f"one MNIST epoch ({steps} steps)" if steps * BATCH == len(data.x) \

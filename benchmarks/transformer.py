@@ -41,10 +41,10 @@ def initial_weights(seed: int = 0) -> dict:
     return w
 
 
-def make_batches(seed: int = 0) -> tuple:
-    """(inputs, targets), each (BATCHES, BATCH, SEQ, D_MODEL) standard normal."""
+def make_batches(batch: int = BATCH, seed: int = 0) -> tuple:
+    """(inputs, targets), each (BATCHES, batch, SEQ, D_MODEL) standard normal."""
     rng = np.random.default_rng(seed)
-    shape = (BATCHES, BATCH, SEQ, D_MODEL)
+    shape = (BATCHES, batch, SEQ, D_MODEL)
     return rng.standard_normal(shape, np.float32), rng.standard_normal(shape, np.float32)
 
 
@@ -104,7 +104,7 @@ class GraphnetBlock(Trainer):
         optimizer = gn.optim.Adam(LEARNING_RATE, epsilon=EPSILON)
         train = optimizer.minimize(loss, var_list=list(self.named.values()))
         self.variables = list(self.named.values()) + optimizer.variables()
-        shape = (BATCH, SEQ, D_MODEL)
+        shape = self.inputs.shape[1:]
         self.plan = gn.compile([loss, train], feeds=[self.x, self.t],
                                feed_shapes={self.x: shape, self.t: shape})
         self.session = gn.Session()
@@ -171,18 +171,19 @@ class TorchBlock(Trainer):
 def run(ctx: Context) -> list:
     """The Transformer block's section."""
     steps = 2 if ctx.quick else STEPS
-    batches, weights = make_batches(), initial_weights()
+    batch = 4 if ctx.quick else BATCH  # quick: a tiny batch, for smoke runs
+    batches, weights = make_batches(batch), initial_weights()
     graphnet = GraphnetBlock(batches, weights)
     trainers = [graphnet]
     if ctx.torch:
         trainers.append(TorchBlock(ctx.torch, batches, weights))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=2 if ctx.quick else 5,
-                                 reference="torch", alloc_steps=3)
+                                 reference="torch", alloc_steps=2 if ctx.quick else 3)
     notes.append(f"timed over {steps} steps per repeat; MSE loss against random targets, "
                  f"{BATCHES} random batches cycled")
     section = timing_section(
         f"Pre-LN Transformer encoder block (d {D_MODEL}, {HEADS} heads, FFN {FFN} GELU, "
-        f"seq {SEQ}, batch {BATCH}), Adam: one training step",
+        f"seq {SEQ}, batch {batch}), Adam: one training step",
         timings, "ms", 1000 / steps, notes, ok, key="transformer")
     for t in timings:
         section.figures[f"transformer.{t.trainer.role}"] = t.median / steps

@@ -14,26 +14,27 @@ from benchmarks.mlp import BlasFloor, GraphnetPlan, NumpyMLP, TorchMLP, initial_
 SIZES = [784, 1024, 1024, 10]
 BATCH = 256
 STEPS = 50
-EPOCH_STEPS = 60000 / BATCH
 
 
 def run(ctx: Context) -> list:
     """The wide MLP's section."""
     data = ctx.mnist()
     steps = 3 if ctx.quick else STEPS
+    batch = 32 if ctx.quick else BATCH  # quick: a tiny batch, for smoke runs
+    epoch_steps = 60000 / batch
     weights = initial_weights(SIZES, seed=10)
-    trainers = [GraphnetPlan(data, SIZES, BATCH, weights),
-                NumpyMLP(data, SIZES, BATCH, weights),
-                BlasFloor(data, SIZES, BATCH, weights)]
+    trainers = [GraphnetPlan(data, SIZES, batch, weights),
+                NumpyMLP(data, SIZES, batch, weights),
+                BlasFloor(data, SIZES, batch, weights)]
     if ctx.torch:
-        trainers.append(TorchMLP(ctx.torch, data, SIZES, BATCH, weights))
+        trainers.append(TorchMLP(ctx.torch, data, SIZES, batch, weights))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=3 if ctx.quick else 10,
-                                 alloc_steps=3)
-    notes.append(f"timed over {steps} steps, scaled to one epoch ({EPOCH_STEPS:.1f} steps); "
+                                 alloc_steps=2 if ctx.quick else 3)
+    notes.append(f"timed over {steps} steps, scaled to one epoch ({epoch_steps:.1f} steps); "
                  f"{trainers[1].flat.size:,} parameters, flat Adam in "
                  f"{len(trainers[1].flat.chunks)} chunks")
-    section = timing_section(f"Wide MLP 784-1024-1024-10, batch {BATCH}, Adam",
-                             timings, "s per epoch", EPOCH_STEPS / steps, notes, ok, key="wide")
+    section = timing_section(f"Wide MLP 784-1024-1024-10, batch {batch}, Adam",
+                             timings, "s per epoch", epoch_steps / steps, notes, ok, key="wide")
     if ctx.profile:
         section.details.append(profile(trainers[0], steps))
     return [section]

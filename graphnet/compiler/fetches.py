@@ -50,7 +50,7 @@ def snapshot_aliases(graph):
     same run assigns replaced by snapshots taken before the assignment
     (graph.Graph orders every reader of a variable, views included, before
     its update). Returns `graph.outputs` itself when nothing needs one."""
-    from graphnet.graph import Variable, apply
+    from graphnet.graph import Variable, apply, throwaway_names
     from graphnet.ops.state import Snapshot
 
     assigned = {n.inputs[0] for n in graph if n.op.stateful}
@@ -64,5 +64,6 @@ def snapshot_aliases(graph):
 
     if not any(aliased(o) for o in graph.outputs):
         return graph.outputs
-    return [apply(Snapshot(), o, name=f"{o.name}/snapshot") if aliased(o) else o
-            for o in graph.outputs]
+    with throwaway_names():  # compiling again must not rename the user's nodes
+        return [apply(Snapshot(), o, name=f"{o.name}/snapshot") if aliased(o) else o
+                for o in graph.outputs]

@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, as_node
-from graphnet.ops import expand_dims, log_softmax, multiply, neg, squeeze, sum, take_along_axis
+from graphnet.graph import Node, Op, apply, as_node
+from graphnet.ops import expand_dims, log_softmax, multiply, neg, one_hot, softmax, subtract, sum
 from graphnet.shapes import format_shape
+
+
+@dataclass(frozen=True)
+class SparseSoftmaxCrossEntropy(Op):
+    """logsumexp(logits) - logits[label] over the last axis, in one stable kernel.
+
+    Its gradient is the well-known (softmax(logits) - onehot(label)) * g.
+    """
+
+    def infer(self, logits, labels):
+        if labels.dtype.kind not in "iu":
+            raise ShapeError(f"labels must be integer class ids, got {labels.dtype.name}; use "
+                             "softmax_cross_entropy for one-hot or soft labels")
+        if logits.dtype.kind != "f":
+            raise ShapeError(f"logits must be floating-point, got {logits.dtype.name}")
+        if labels.ndim != logits.ndim - 1 or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(labels.shape, logits.shape[:-1])):
+            raise ShapeError(f"labels {format_shape(labels.shape)} should have the shape of "
+                             f"logits {format_shape(logits.shape)} without its last axis")
+        return logits.shape[:-1], logits.dtype
+
+    def forward(self, logits, labels):
+        top = logits.max(axis=-1, keepdims=True)
+        shifted = logits - top
+        total = np.log(np.exp(shifted).sum(axis=-1))
+        picked = np.take_along_axis(shifted, labels[..., None].astype(np.intp), axis=-1)[..., 0]
+        return (total - picked).astype(logits.dtype, copy=False)
+
+    def grad(self, node, g):
+        logits, labels = node.inputs
+        depth = logits.shape[-1]
+        if depth is None:
+            raise ShapeError(f"'{node.name}': the number of classes must be known to "
+                             "differentiate sparse_softmax_cross_entropy")
+        delta = subtract(softmax(logits), one_hot(labels, depth, logits.dtype))
+        return [multiply(delta, expand_dims(g, -1)), None]
 
 
 def sparse_softmax_cross_entropy(logits, labels, name=None) -> Node:
     """-log softmax(logits)[label] per example; labels are class indices.
 
-    Computed from log_softmax, so saturated logits give finite losses.
+    One fused kernel, stable for saturated logits (no inf or NaN).
     """
-    logits, labels = as_node(logits), as_node(labels)
-    if labels.dtype.kind not in "iu":
-        raise ShapeError(f"sparse_softmax_cross_entropy: labels must be integer class ids, got "
-                         f"{labels.dtype.name}; use softmax_cross_entropy for one-hot labels")
-    if labels.ndim != logits.ndim - 1:
-        raise ShapeError(f"sparse_softmax_cross_entropy: labels {format_shape(labels.shape)} "
-                         f"should have one axis fewer than logits {format_shape(logits.shape)}")
-    picked = take_along_axis(log_softmax(logits), expand_dims(labels, -1), axis=-1)
-    return neg(squeeze(picked, -1), name=name or "sparse_softmax_cross_entropy")
+    return apply(SparseSoftmaxCrossEntropy(), as_node(logits), as_node(labels),
+                 name=name or "sparse_softmax_cross_entropy")
 
 
 def softmax_cross_entropy(logits, labels, axis: int = -1, name=None) -> Node:

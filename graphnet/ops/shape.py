@@ -211,6 +211,8 @@ def broadcast_like(x, like, name=None) -> Node:
 
 @dataclass(frozen=True)
 class SumLike(Op):
+    view = True
+
     def infer(self, x, like):
         return like.shape, x.dtype
 
@@ -323,6 +325,8 @@ def concat(xs, axis: int = 0, name=None) -> Node:
 @dataclass(frozen=True)
 class ConcatPart(Op):
     """The piece of a concat's output (input 0) that came from input `index + 1`."""
+
+    view = True
 
     axis: int
     index: int

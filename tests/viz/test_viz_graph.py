@@ -17,8 +17,8 @@ def test_mlp_diagram_has_every_node_edge_and_scope(mlp, read_svg, tmp_path):
     svg = read_svg(gn.viz.draw(mlp.loss, tmp_path / "mlp.svg"))
     nodes = gn.Graph([mlp.loss]).nodes
 
-    assert len(svg.nodes) == len(nodes) == 22
-    assert len(svg.edges) == edge_count(nodes) == 21
+    assert len(svg.nodes) == len(nodes) == 18
+    assert len(svg.edges) == edge_count(nodes) == 17
     assert set(svg.clusters) == {"cluster_dense", "cluster_dense_1", "cluster_dense_2"}
     assert svg.texts(svg.clusters["cluster_dense_1"]) == ["dense_1"]
 
