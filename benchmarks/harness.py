@@ -149,7 +149,7 @@ def transient_bytes(trainer: Trainer, steps: int) -> float:
     tracemalloc.start()
     try:
         def mark():
-            current, peak = tracemalloc.get_traced_memory()
+            _, peak = tracemalloc.get_traced_memory()
             per_step.append(peak - mark.base)
             tracemalloc.reset_peak()
             mark.base = tracemalloc.get_traced_memory()[0]
@@ -228,7 +228,7 @@ def timing_section(title: str, timings: list, unit: str, scale: float, notes=(),
                f"{_number(min(t.samples) * scale)} - {_number(max(t.samples) * scale)}"]
         for peer in peers:
             row.append("1.00x" if t.trainer.role == peer else f"{t.median / present[peer]:.2f}x")
-        row.append("n/a (not traced)" if t.transient is None else _bytes(t.transient))
+        row.append("n/a (not traced)" if t.transient is None else format_bytes(t.transient))
         rows.append(row)
     figures = {f"{key}.{t.trainer.role}": t.median for t in timings}
     figures.update({f"{key}.{t.trainer.role}.alloc": t.transient for t in timings})
@@ -241,7 +241,8 @@ def _number(x: float) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
-def _bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
+    """1.5 KiB, 4.3 MiB."""
     if n < 1024:
         return f"{n:.0f} B"
     if n < 1024 ** 2:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.harness import Section
+from benchmarks.harness import Section, format_bytes
 
 #: (what, issue, numerator figure, denominator figure or None, limit, "<=" or ">=").
 #: A ratio target compares numerator / denominator with the limit; without a
@@ -16,7 +16,7 @@ TARGETS = [
     ("seed epoch, graphnet plan / PyTorch", "#3", "seed.graphnet", "seed.torch", 0.65, "<="),
     ("seed epoch, passes off / passes on", "#3", "seed.graphnet_nopasses", "seed.graphnet",
      1.5, ">="),
-    ("seed, bytes allocated per steady-state step", "#3", "seed.graphnet.alloc", None, 0, "<="),
+    ("seed, memory allocated per steady-state step", "#3", "seed.graphnet.alloc", None, 0, "<="),
     ("wide MLP, graphnet plan / BLAS floor", "#3", "wide.graphnet", "wide.floor", 1.25, "<="),
     ("compile a 2,000-node graph, seconds", "#3", "compile.2000", None, 1.0, "<="),
     ("compile time growth exponent (1 = linear)", "#3", "compile.exponent", None, 1.3, "<="),
@@ -40,8 +40,11 @@ def targets_section(sections: list) -> Section:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         met = value <= limit if sense == "<=" else value >= limit
-        shown = f"{value:.2f}" if bottom is not None or value < 1000 else f"{value:,.0f}"
-        rows.append([what, issue, f"{sense} {limit:g}", shown, "met" if met else "missed"])
+        if top.endswith(".alloc"):
+            shown, required = format_bytes(value), f"{sense} {limit:g} B"
+        else:
+            shown, required = f"{value:.2f}", f"{sense} {limit:g}"
+        rows.append([what, issue, required, shown, "met" if met else "missed"])
     return Section("Targets from the issues (this run's figures)",
                    ["target", "issue", "required", "measured", "status"], rows,
                    ["ratios are medians of this run; re-run before relying on a verdict"])

@@ -41,6 +41,10 @@ class Op:
     #: True when `forward` may return a view of input 0 (reshape, transpose,
     #: slicing): the result aliases that input's memory.
     view = False
+    #: True when `forward(*values, out=buffer)` can write its result into a
+    #: preallocated array of the output's shape and dtype (and returns it):
+    #: the memory planner then hands the op a reused buffer.
+    writes_out = False
 
     @property
     def kind(self) -> str:
