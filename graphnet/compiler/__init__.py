@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from graphnet.compiler.fetches import flatten, snapshot_aliases
+from graphnet.compiler.memory import plan_buffers
 from graphnet.compiler.passes import cse, fold_constants, prune, simplify, specialize, static_shapes
 from graphnet.compiler.plan import PassRecord, Plan
 from graphnet.compiler.rewrite import recording
@@ -25,8 +26,9 @@ PIPELINE: list = [
     cse,             # again: simplified nodes often become equal
 ]
 
-#: What `disable=[...]` accepts: the pipeline's names and "specialize".
-PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE))
+#: What `disable=[...]` accepts: the pipeline's names, "specialize", and
+#: "plan_memory" (preallocated, reused buffers; see compiler/memory.py).
+PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE)) + ["plan_memory"]
 
 
 def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A001
@@ -63,7 +65,14 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         if verify:
             _verify(graph, name)
         records.append(PassRecord(name, before, len(graph), tuple(notes), seconds))
-    return Plan(graph, structure, feeds, records)
+    memory = ({}, [])
+    if optimize and "plan_memory" not in disable:
+        memory = plan_buffers(graph)
+        buffer_of, buffers = memory
+        records.append(PassRecord("plan_memory", len(graph), len(graph), (
+            f"{len(buffer_of)} steps write into {len(buffers)} preallocated buffers, "
+            f"{sum(b.nbytes for b in buffers):,} bytes",)))
+    return Plan(graph, structure, feeds, records, memory=memory)
 
 
 def _verify(graph: Graph, name: str):

@@ -20,7 +20,7 @@ class Plan:
     flat outputs; variables are updated in place.
     """
 
-    def __init__(self, graph: Graph, structure, feeds=None, applied=()):
+    def __init__(self, graph: Graph, structure, feeds=None, applied=(), memory=({}, [])):
         self.graph = graph
         self.structure = structure
         self.outputs = graph.outputs
@@ -29,7 +29,9 @@ class Plan:
         self.applied = list(applied)
         if feeds is not None:
             _check_feeds(self.placeholders, feeds)
-        self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables)
+        self.buffer_of, self.buffers = memory  # from compiler.memory.plan_buffers
+        self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
+                                                self.buffer_of)
         self.source = _source(self.steps, outputs)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
@@ -49,6 +51,10 @@ class Plan:
         for record in self.applied:
             counts = f"{record.before:>5} -> {record.after:>5} nodes"
             lines.append(f"  {record.name:<{width}}  {counts}  {'; '.join(record.notes)}".rstrip())
+        kinds = {}
+        for step in self.steps:
+            kinds[step.kernel] = kinds.get(step.kernel, 0) + 1
+        lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
         return "\n".join(lines)
 
     def __repr__(self):
@@ -86,10 +92,12 @@ class Step:
     code: str
     nodes: tuple
     kernel: str
+    buffer: str | None = None
 
 
-def _steps(graph: Graph, placeholders: list, variables: list) -> tuple:
-    """One step per node, and the namespace their code runs in."""
+def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict) -> tuple:
+    """One step per node, and the namespace their code runs in (kernels,
+    constants and the preallocated buffers named in `buffer_of`)."""
     local = {node: f"t{i}" for i, node in enumerate(graph)}
     feed_index = {n: i for i, n in enumerate(placeholders)}
     var_index = {n: i for i, n in enumerate(variables)}
@@ -109,8 +117,14 @@ def _steps(graph: Graph, placeholders: list, variables: list) -> tuple:
         else:
             kernel = f"{node.op.kind}_{name[1:]}"
             namespace[kernel] = node.op.forward
-            code, kind = f"{kernel}({', '.join(local[i] for i in node.inputs)})", "numpy"
-        steps.append(Step(name, code, (node,), kind))
+            args = [local[i] for i in node.inputs]
+            buffer = buffer_of.get(node)
+            if buffer is not None:
+                namespace.setdefault(buffer.name, np.empty(buffer.shape, buffer.dtype))
+                args.append(f"out={buffer.name}")
+            code, kind = f"{kernel}({', '.join(args)})", "numpy"
+        buffer = buffer_of.get(node)
+        steps.append(Step(name, code, (node,), kind, buffer and buffer.name))
     return steps, [local[o] for o in graph.outputs], namespace
 
 

@@ -45,11 +45,13 @@ def sigmoid(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Tanh(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.tanh(x)
+    def forward(self, x, out=None):
+        return np.tanh(x, out=out)
 
     def grad(self, node, g):
         return [multiply(g, subtract(1, multiply(node, node)))]
@@ -62,11 +64,13 @@ def tanh(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Relu(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.maximum(x, 0)
+    def forward(self, x, out=None):
+        return np.maximum(x, 0, out=out)
 
     def grad(self, node, g):
         return [where(greater(node.inputs[0], 0), g, zero(g))]
@@ -125,15 +129,19 @@ def gelu(x, approximate: bool = False, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Softmax(Op):
+    writes_out = True
+
     axis: int = -1
 
     def infer(self, x):
         normalize_axis(self.axis, x.ndim)
         return float_infer(x)
 
-    def forward(self, x):
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        return e / e.sum(axis=self.axis, keepdims=True)
+    def forward(self, x, out=None):
+        out = np.subtract(x, x.max(axis=self.axis, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=self.axis, keepdims=True)
+        return out
 
     def grad(self, node, g):
         # d softmax: y * (g - sum(g * y))
@@ -149,15 +157,18 @@ def softmax(x, axis: int = -1, name=None) -> Node:
 
 @dataclass(frozen=True)
 class LogSoftmax(Op):
+    writes_out = True
+
     axis: int = -1
 
     def infer(self, x):
         normalize_axis(self.axis, x.ndim)
         return float_infer(x)
 
-    def forward(self, x):
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
+    def forward(self, x, out=None):
+        out = np.subtract(x, x.max(axis=self.axis, keepdims=True), out=out)
+        out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))
+        return out
 
     def grad(self, node, g):
         # d log_softmax: g - softmax * sum(g)

@@ -48,11 +48,13 @@ def zero(like: Node) -> Node:
 
 @dataclass(frozen=True)
 class Add(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.add(a, b)
+    def forward(self, a, b, out=None):
+        return np.add(a, b, out=out)
 
     def grad(self, node, g):
         return [g, g]
@@ -65,11 +67,13 @@ def add(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Sub(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.subtract(a, b)
+    def forward(self, a, b, out=None):
+        return np.subtract(a, b, out=out)
 
     def grad(self, node, g):
         return [g, neg(g)]
@@ -82,11 +86,13 @@ def subtract(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Mul(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.multiply(a, b)
+    def forward(self, a, b, out=None):
+        return np.multiply(a, b, out=out)
 
     def grad(self, node, g):
         a, b = node.inputs
@@ -100,12 +106,14 @@ def multiply(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Div(Op):
+    writes_out = True
+
     def infer(self, a, b):
         shape, dtype = binary_infer(a, b)
         return shape, dtype if dtype.kind == "f" else np.dtype("float64")
 
-    def forward(self, a, b):
-        return np.true_divide(a, b)
+    def forward(self, a, b, out=None):
+        return np.true_divide(a, b, out=out)
 
     def grad(self, node, g):
         b = node.inputs[1]
@@ -119,11 +127,13 @@ def divide(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Neg(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.negative(x)
+    def forward(self, x, out=None):
+        return np.negative(x, out=out)
 
     def grad(self, node, g):
         return [neg(g)]
@@ -136,11 +146,13 @@ def neg(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Pow(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.power(a, b)
+    def forward(self, a, b, out=None):
+        return np.power(a, b, out=out)
 
     def grad(self, node, g):
         a, b = node.inputs
@@ -159,11 +171,13 @@ def power(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Maximum(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.maximum(a, b)
+    def forward(self, a, b, out=None):
+        return np.maximum(a, b, out=out)
 
     def grad(self, node, g):
         a, b = node.inputs
@@ -178,11 +192,13 @@ def maximum(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Minimum(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return binary_infer(a, b)
 
-    def forward(self, a, b):
-        return np.minimum(a, b)
+    def forward(self, a, b, out=None):
+        return np.minimum(a, b, out=out)
 
     def grad(self, node, g):
         a, b = node.inputs
@@ -200,11 +216,13 @@ def minimum(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Exp(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.exp(x)
+    def forward(self, x, out=None):
+        return np.exp(x, out=out)
 
     def grad(self, node, g):
         return [multiply(g, node)]
@@ -217,11 +235,13 @@ def exp(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Log(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.log(x)
+    def forward(self, x, out=None):
+        return np.log(x, out=out)
 
     def grad(self, node, g):
         return [divide(g, node.inputs[0])]
@@ -234,11 +254,13 @@ def log(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Log1p(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.log1p(x)
+    def forward(self, x, out=None):
+        return np.log1p(x, out=out)
 
     def grad(self, node, g):
         return [divide(g, add(node.inputs[0], 1))]
@@ -251,11 +273,13 @@ def log1p(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Cos(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.cos(x)
+    def forward(self, x, out=None):
+        return np.cos(x, out=out)
 
     def grad(self, node, g):
         return [neg(multiply(g, sin(node.inputs[0])))]
@@ -268,11 +292,13 @@ def cos(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Sin(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.sin(x)
+    def forward(self, x, out=None):
+        return np.sin(x, out=out)
 
     def grad(self, node, g):
         return [multiply(g, cos(node.inputs[0]))]
@@ -285,11 +311,13 @@ def sin(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Floor(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.floor(x)
+    def forward(self, x, out=None):
+        return np.floor(x, out=out)
 
 
 def floor(x, name=None) -> Node:
@@ -299,11 +327,13 @@ def floor(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Sqrt(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.sqrt(x)
+    def forward(self, x, out=None):
+        return np.sqrt(x, out=out)
 
     def grad(self, node, g):
         return [divide(multiply(g, 0.5), node)]
@@ -316,11 +346,13 @@ def sqrt(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Square(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.square(x)
+    def forward(self, x, out=None):
+        return np.square(x, out=out)
 
     def grad(self, node, g):
         return [multiply(g, multiply(node.inputs[0], 2))]
@@ -333,11 +365,13 @@ def square(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Abs(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.abs(x)
+    def forward(self, x, out=None):
+        return np.abs(x, out=out)
 
     def grad(self, node, g):
         return [multiply(g, sign(node.inputs[0]))]
@@ -350,11 +384,13 @@ def abs(x, name=None) -> Node:  # noqa: A001 - mirrors numpy.abs
 
 @dataclass(frozen=True)
 class Sign(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.sign(x)
+    def forward(self, x, out=None):
+        return np.sign(x, out=out)
 
 
 def sign(x, name=None) -> Node:
@@ -400,56 +436,68 @@ def _compare_infer(a, b):
 
 @dataclass(frozen=True)
 class Equal(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.equal(a, b)
+    def forward(self, a, b, out=None):
+        return np.equal(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class NotEqual(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.not_equal(a, b)
+    def forward(self, a, b, out=None):
+        return np.not_equal(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class Less(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.less(a, b)
+    def forward(self, a, b, out=None):
+        return np.less(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class LessEqual(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.less_equal(a, b)
+    def forward(self, a, b, out=None):
+        return np.less_equal(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class Greater(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.greater(a, b)
+    def forward(self, a, b, out=None):
+        return np.greater(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class GreaterEqual(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.greater_equal(a, b)
+    def forward(self, a, b, out=None):
+        return np.greater_equal(a, b, out=out)
 
 
 def equal(a, b, name=None) -> Node:
@@ -484,29 +532,35 @@ def greater_equal(a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class LogicalAnd(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.logical_and(a, b)
+    def forward(self, a, b, out=None):
+        return np.logical_and(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class LogicalOr(Op):
+    writes_out = True
+
     def infer(self, a, b):
         return _compare_infer(a, b)
 
-    def forward(self, a, b):
-        return np.logical_or(a, b)
+    def forward(self, a, b, out=None):
+        return np.logical_or(a, b, out=out)
 
 
 @dataclass(frozen=True)
 class LogicalNot(Op):
+    writes_out = True
+
     def infer(self, x):
         return x.shape, np.dtype(bool)
 
-    def forward(self, x):
-        return np.logical_not(x)
+    def forward(self, x, out=None):
+        return np.logical_not(x, out=out)
 
 
 def logical_and(a, b, name=None) -> Node:
@@ -529,13 +583,19 @@ def logical_not(x, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Where(Op):
+    writes_out = True
+
     def infer(self, cond, a, b):
         if cond.dtype != np.bool_:
             raise ShapeError(f"condition must be bool, got {cond.dtype.name}")
         return broadcast_shapes(cond.shape, a.shape, b.shape), np.result_type(a.dtype, b.dtype)
 
-    def forward(self, cond, a, b):
-        return np.where(cond, a, b)
+    def forward(self, cond, a, b, out=None):
+        if out is None:
+            return np.where(cond, a, b)
+        np.copyto(out, b)
+        np.copyto(out, a, where=cond)
+        return out
 
     def grad(self, node, g):
         cond = node.inputs[0]
@@ -550,6 +610,8 @@ def where(cond, a, b, name=None) -> Node:
 
 @dataclass(frozen=True)
 class Clip(Op):
+    writes_out = True
+
     low: float
     high: float
 
@@ -558,8 +620,8 @@ class Clip(Op):
             raise ShapeError(f"low {self.low} is above high {self.high}")
         return x.shape, x.dtype
 
-    def forward(self, x):
-        return np.clip(x, self.low, self.high).astype(x.dtype, copy=False)
+    def forward(self, x, out=None):
+        return np.clip(x, x.dtype.type(self.low), x.dtype.type(self.high), out=out)
 
     def grad(self, node, g):
         x = node.inputs[0]

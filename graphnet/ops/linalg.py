@@ -16,6 +16,8 @@ from graphnet.shapes import broadcast_shapes, format_shape
 class Matmul(Op):
     """`a @ b` over the last two axes, broadcasting the leading (batch) axes."""
 
+    writes_out = True
+
     def infer(self, a, b):
         if a.ndim < 2 or b.ndim < 2:
             raise ShapeError(f"{format_shape(a.shape)} @ {format_shape(b.shape)}: "
@@ -32,8 +34,8 @@ class Matmul(Op):
                              "do not broadcast") from None
         return batch + (a.shape[-2], b.shape[-1]), np.result_type(a.dtype, b.dtype)
 
-    def forward(self, a, b):
-        return np.matmul(a, b)
+    def forward(self, a, b, out=None):
+        return np.matmul(a, b, out=out)
 
     def grad(self, node, g):
         a, b = node.inputs

@@ -41,11 +41,13 @@ class Reduction(Op):
 
 @dataclass(frozen=True)
 class Sum(Reduction):
+    writes_out = True
+
     def result_dtype(self, dtype):
         return np.add.reduce(np.zeros(1, dtype)).dtype
 
-    def forward(self, x):
-        return np.sum(x, axis=self.axis, keepdims=self.keepdims)
+    def forward(self, x, out=None):
+        return np.sum(x, axis=self.axis, keepdims=self.keepdims, out=out)
 
     def grad(self, node, g):
         return [broadcast_like(self.kept(g), node.inputs[0])]
@@ -53,11 +55,13 @@ class Sum(Reduction):
 
 @dataclass(frozen=True)
 class Mean(Reduction):
+    writes_out = True
+
     def result_dtype(self, dtype):
         return dtype if dtype.kind == "f" else np.dtype("float64")
 
-    def forward(self, x):
-        return np.mean(x, axis=self.axis, keepdims=self.keepdims)
+    def forward(self, x, out=None):
+        return np.mean(x, axis=self.axis, keepdims=self.keepdims, out=out)
 
     def grad(self, node, g):
         x = node.inputs[0]
@@ -66,8 +70,10 @@ class Mean(Reduction):
 
 @dataclass(frozen=True)
 class Max(Reduction):
-    def forward(self, x):
-        return np.max(x, axis=self.axis, keepdims=self.keepdims)
+    writes_out = True
+
+    def forward(self, x, out=None):
+        return np.max(x, axis=self.axis, keepdims=self.keepdims, out=out)
 
     def grad(self, node, g):
         return [_extremum_grad(self, node, g)]
@@ -75,8 +81,10 @@ class Max(Reduction):
 
 @dataclass(frozen=True)
 class Min(Reduction):
-    def forward(self, x):
-        return np.min(x, axis=self.axis, keepdims=self.keepdims)
+    writes_out = True
+
+    def forward(self, x, out=None):
+        return np.min(x, axis=self.axis, keepdims=self.keepdims, out=out)
 
     def grad(self, node, g):
         return [_extremum_grad(self, node, g)]
@@ -92,11 +100,13 @@ def _extremum_grad(op: Reduction, node: Node, g: Node) -> Node:
 
 @dataclass(frozen=True)
 class Prod(Reduction):
+    writes_out = True
+
     def result_dtype(self, dtype):
         return np.multiply.reduce(np.ones(1, dtype)).dtype
 
-    def forward(self, x):
-        return np.prod(x, axis=self.axis, keepdims=self.keepdims)
+    def forward(self, x, out=None):
+        return np.prod(x, axis=self.axis, keepdims=self.keepdims, out=out)
 
     def grad(self, node, g):
         # NOTE: prod / x is undefined where x == 0; fine for the strictly nonzero

@@ -594,15 +594,18 @@ def one_hot(indices, depth: int, dtype="float32", name=None) -> Node:
 
 @dataclass(frozen=True)
 class Cast(Op):
-    view = True
+    writes_out = True
 
     dtype: np.dtype
 
     def infer(self, x):
         return x.shape, self.dtype
 
-    def forward(self, x):
-        return np.asarray(x).astype(self.dtype, copy=False)
+    def forward(self, x, out=None):
+        if out is None:
+            return np.asarray(x).astype(self.dtype)
+        np.copyto(out, x, casting="unsafe")
+        return out
 
     def grad(self, node, g):
         x = node.inputs[0]
