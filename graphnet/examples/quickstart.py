@@ -65,7 +65,7 @@ def main(argv=None) -> float:
         batch = rng.choice(len(x_train), 64, replace=False)
         feed = {g["x"]: x_train[batch], g["y"]: y_train[batch], g["lr"]: 0.3}
         loss, _ = sess.run(train, feed)
-        if step % (args.steps // 5) == 0:
+        if step % max(1, args.steps // 5) == 0:
             print(f"step {step:5d}  loss {loss:.4f}")
     loss, accuracy = sess.run([g["loss"], g["accuracy"]], {g["x"]: x_train, g["y"]: y_train})
     print(f"final loss {loss:.4f}  training accuracy {accuracy:.3f}")
