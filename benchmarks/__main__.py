@@ -95,7 +95,8 @@ def main(argv=None) -> int:
     head = ["## graphnet benchmarks", "",
             f"`{harness.command_line()}`, started {started}; medians of {args.repeats} "
             f"repeat(s), variants interleaved round-robin."]
-    head += [f"- {line}" for line in harness.environment(torch)]
+    skipped = "skipped (--no-torch)" if args.no_torch else "not importable (rows skipped)"
+    head += [f"- {line}" for line in harness.environment(torch, skipped)]
     head.append("- the machine is shared: absolute times are noisy, the ratios within one "
                 "run are what to compare")
     print("\n".join(head) + "\n", flush=True)

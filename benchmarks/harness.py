@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: A variant whose slowest repeat took this many times its fastest was disturbed.
+NOISY = 1.5
+
 #: Roles that the ratio columns compare against, with their column titles.
 PEERS = {"numpy": "vs hand NumPy", "floor": "vs BLAS floor", "torch": "vs PyTorch"}
 
@@ -83,6 +86,11 @@ class Timing:
     def median(self) -> float:
         return float(np.median(self.samples)) if self.samples else math.nan
 
+    @property
+    def spread(self) -> float:
+        """max / min of the samples: far above 1 when other processes interfered."""
+        return max(self.samples) / min(self.samples) if self.samples else math.nan
+
 
 def compare(trainers: list, steps: int, repeats: int, warmup: int = 2,
             check_steps: int = 0, reference: str = "numpy", tolerance: float = 2e-3,
@@ -136,7 +144,11 @@ def cross_check(timings: list, steps: int, reference: str, tolerance: float) -> 
     head = (f"cross-check, mean loss over {steps} steps from the same initial weights: "
             f"{ref.trainer.label} {ref.check_loss:.6f}; ")
     verdict = "ok" if ok else f"FAILED (tolerance {tolerance:g})"
-    return [head + "; ".join(parts) + f" - {verdict}"], ok
+    notes = [head + "; ".join(parts) + f" - {verdict}"]
+    if any(t.trainer.role == "torch" for t in timings):
+        notes.append("PyTorch's Adam adds epsilon to sqrt(v_hat), graphnet's (Keras') to "
+                     "sqrt(v): its losses differ from the others' in the 4th digit")
+    return notes, ok
 
 
 def transient_bytes(trainer: Trainer, steps: int) -> float:
@@ -216,23 +228,37 @@ def timing_section(title: str, timings: list, unit: str, scale: float, notes=(),
     """A table of variants: median and spread in `unit` (seconds x `scale`),
     ratios against the peers present, transient memory per step.
 
-    `figures` gets `{key}.{role}` medians in seconds, for the targets table.
+    Each ratio cell is "median ratio / ratio of the fastest runs": on a
+    shared machine the second is the one least disturbed by other processes.
+    `figures` gets `{key}.{role}` medians in seconds (and `.best`, `.alloc`,
+    `.spread`) for the targets table.
     """
-    present = {t.trainer.role: t.median for t in timings}
-    peers = [role for role in PEERS if role in present]
-    header = ["variant", f"median ({unit})", "min - max"] + [PEERS[p] for p in peers]
+    medians = {t.trainer.role: t.median for t in timings}
+    bests = {t.trainer.role: min(t.samples) for t in timings}
+    peers = [role for role in PEERS if role in medians]
+    header = ["variant", f"median ({unit})", "min - max"]
+    header += [f"{PEERS[p]} (median / best)" for p in peers]
     header.append("allocated per step")
     rows = []
     for t in timings:
+        best = min(t.samples)
         row = [t.trainer.label, _number(t.median * scale),
-               f"{_number(min(t.samples) * scale)} - {_number(max(t.samples) * scale)}"]
+               f"{_number(best * scale)} - {_number(max(t.samples) * scale)}"]
         for peer in peers:
-            row.append("1.00x" if t.trainer.role == peer else f"{t.median / present[peer]:.2f}x")
+            row.append("1.00x" if t.trainer.role == peer else
+                       f"{t.median / medians[peer]:.2f}x / {best / bests[peer]:.2f}x")
         row.append("n/a (not traced)" if t.transient is None else format_bytes(t.transient))
         rows.append(row)
     figures = {f"{key}.{t.trainer.role}": t.median for t in timings}
+    figures.update({f"{key}.{t.trainer.role}.best": min(t.samples) for t in timings})
     figures.update({f"{key}.{t.trainer.role}.alloc": t.transient for t in timings})
-    return Section(title, header, rows, list(notes), figures, ok)
+    figures.update({f"{key}.{t.trainer.role}.spread": t.spread for t in timings})
+    noisy = [t.trainer.label for t in timings if t.spread > NOISY]
+    notes = list(notes)
+    if noisy:
+        notes.append(f"NOISY: max/min over {NOISY:g}x for {', '.join(noisy)}; other processes "
+                     "competed for the cores, rerun before trusting these ratios")
+    return Section(title, header, rows, notes, figures, ok)
 
 
 def _number(x: float) -> str:
@@ -253,20 +279,51 @@ def format_bytes(n: float) -> str:
 # ---------------------------------------------------------- environment
 
 
-def environment(torch) -> list:
+def environment(torch, torch_note: str = "not importable") -> list:
     """Lines describing the machine, versions and thread settings."""
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, "
-             f"torch {torch.__version__ if torch else 'not importable'}",
+             f"torch {torch.__version__ if torch else torch_note}, numba {_version('numba')} "
+             "(graphnet's optional kernel backend; the hand-written trainers are plain NumPy)",
              f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average "
              + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"]
     settings = ", ".join(f"{k}={os.environ[k]}" for k in THREAD_VARIABLES if k in os.environ)
     lines.append(f"thread variables: {settings or 'none set (library defaults)'}")
+    revision = git_revision()
+    if revision:
+        lines.append(f"graphnet source: {revision}")
     blas = blas_threads()
     if blas:
         lines.append(f"BLAS in use: {blas}")
     if torch:
         lines.append(f"torch threads: {torch.get_num_threads()}")
     return lines
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def git_revision() -> str:
+    """`commit abc1234` plus how many files under graphnet/ differ from it
+    (engineers share the tree), or "" outside a git checkout."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "graphnet"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if head.returncode != 0:
+        return ""
+    changed = len(dirty.stdout.splitlines())
+    return f"commit {head.stdout.strip()}" + \
+        (f" with {changed} uncommitted file(s) under graphnet/" if changed else "")
 
 
 def blas_threads() -> str:

@@ -69,8 +69,8 @@ class GraphnetLeNet(Trainer):
 
 class NumpyLeNet(Trainer):
     """im2col by sliding_window_view + one copy, convs as matmuls, col2im as
-    25 strided adds, max pooling through a reshape and a mask of the window
-    maxima; preallocated buffers, flat Adam."""
+    25 strided adds, max pooling through a reshape and a mask of each
+    window's first maximum; preallocated buffers, flat Adam."""
 
     role = "numpy"
     label = "NumPy im2col (straightforward)"
@@ -89,12 +89,14 @@ class NumpyLeNet(Trainer):
         self.m1 = np.empty((B, 28, 28, 6), bool)
         self.p1 = np.empty((B, 14, 14, 6), f32)
         self.pm1 = np.empty((B, 14, 2, 14, 2, 6), bool)
+        self.free1 = np.empty((B, 14, 14, 6), bool)
         self.cols2 = np.empty((B, 10, 10, 5, 5, 6), f32)
         self.win2 = sliding_window_view(self.p1, (5, 5), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
         self.c2 = np.empty((B, 10, 10, 16), f32)
         self.m2 = np.empty((B, 10, 10, 16), bool)
         self.p2 = np.empty((B, 5, 5, 16), f32)
         self.pm2 = np.empty((B, 5, 2, 5, 2, 16), bool)
+        self.free2 = np.empty((B, 5, 5, 16), bool)
         self.z = [np.empty((B, n), f32) for n in (120, 84, 10)]
         self.zm = [np.empty((B, n), bool) for n in (120, 84)]
         self.dz = [np.empty((B, n), f32) for n in (400, 120, 84)]
@@ -123,7 +125,7 @@ class NumpyLeNet(Trainer):
         np.greater(c1, 0, out=self.m1.reshape(B * 784, 6))
         windows1 = self.c1.reshape(B, 14, 2, 14, 2, 6)
         np.max(windows1, axis=(2, 4), out=self.p1)
-        np.equal(windows1, self.p1[:, :, None, :, None], out=self.pm1)
+        first_max(windows1, self.p1, self.pm1, self.free1)
         # conv 2 (valid) + relu, pool
         np.copyto(self.cols2, self.win2)
         cols2 = self.cols2.reshape(B * 100, 150)
@@ -134,7 +136,7 @@ class NumpyLeNet(Trainer):
         np.greater(c2, 0, out=self.m2.reshape(B * 100, 16))
         windows2 = self.c2.reshape(B, 5, 2, 5, 2, 16)
         np.max(windows2, axis=(2, 4), out=self.p2)
-        np.equal(windows2, self.p2[:, :, None, :, None], out=self.pm2)
+        first_max(windows2, self.p2, self.pm2, self.free2)
         # dense layers
         h = self.p2.reshape(B, 400)
         for k, (w, b, z) in enumerate(zip((w3, w4, w5), (b3, b4, b5), self.z, strict=True)):
@@ -178,6 +180,18 @@ class NumpyLeNet(Trainer):
         np.sum(dc1, axis=0, out=gb1)
         self.flat.adam_step()
         return loss
+
+
+def first_max(windows, pooled, mask, free):
+    """mask = where each 2x2 window's FIRST maximum sits (row-major), as
+    graphnet, TensorFlow and PyTorch route the gradient: windows of equal
+    values (MNIST's blank background) pass it on once, not four times."""
+    np.equal(windows, pooled[:, :, None, :, None], out=mask)
+    free.fill(True)
+    for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        tap = mask[:, :, a, :, b]
+        np.logical_and(tap, free, out=tap)
+        np.greater(free, tap, out=free)  # free and not tap
 
 
 class TorchLeNet(Trainer):

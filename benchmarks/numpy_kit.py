@@ -63,23 +63,30 @@ class FlatParams:
         self.t = 0
 
     def adam_step(self):
-        """One Adam step over every parameter (Keras 3's rule, as graphnet's Adam):
-        m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha m / (sqrt(v) + eps)."""
+        """One Adam step over every parameter, graphnet's (Keras 3's) rule
+
+            m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
+            w -= alpha m / (sqrt(v) + eps),  alpha = lr sqrt(1 - b2^t) / (1 - b1^t)
+
+        in 10 passes instead of 12: the buffers hold m / (1 - b1) and
+        v / (1 - b2), whose updates are m = b1 m + g and v = b2 v + g^2, and
+        the constant factors move into alpha and eps (same values up to
+        rounding)."""
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         alpha = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        alpha *= (1 - b1) / math.sqrt(1 - b2)
+        eps = self.epsilon / math.sqrt(1 - b2)
         for part in self.chunks:
             g, m, v, w = self.grad[part], self.m[part], self.v[part], self.theta[part]
             tmp = self.scratch[:len(g)]
-            np.subtract(g, m, out=tmp)
-            np.multiply(tmp, 1 - b1, out=tmp)
-            np.add(m, tmp, out=m)
+            np.multiply(m, b1, out=m)
+            np.add(m, g, out=m)
             np.multiply(g, g, out=tmp)
-            np.subtract(tmp, v, out=tmp)
-            np.multiply(tmp, 1 - b2, out=tmp)
+            np.multiply(v, b2, out=v)
             np.add(v, tmp, out=v)
             np.sqrt(v, out=tmp)
-            np.add(tmp, self.epsilon, out=tmp)
+            np.add(tmp, eps, out=tmp)
             np.divide(m, tmp, out=tmp)
             np.multiply(tmp, alpha, out=tmp)
             np.subtract(w, tmp, out=w)

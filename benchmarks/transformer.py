@@ -120,6 +120,38 @@ class GraphnetBlock(Trainer):
                                                   self.t: self.targets[j]})[0])
 
 
+# ----------------------------------------------------------------- NumPy
+
+
+def numpy_loss(x: np.ndarray, target: np.ndarray, w: dict) -> float:
+    """The block's MSE loss in float64 NumPy: the forward check that runs
+    without PyTorch (the first step's loss is computed before its update)."""
+    try:
+        from scipy.special import erf
+    except ImportError:  # NOTE: NumPy has no erf; exact but slow
+        import math
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    x = x.astype(np.float64)
+
+    def norm(h, i):
+        mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mean) / np.sqrt(var + EPS_LN) * w[f"g{i}"] + w[f"beta{i}"]
+
+    def heads(t):
+        return t.reshape(len(x), SEQ, HEADS, -1).transpose(0, 2, 1, 3)
+
+    h = norm(x, 1)
+    q, k, v = (heads(h @ w[f"w{n}"] + w[f"b{n}"]) for n in "qkv")
+    logits = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1])
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    a = (p / p.sum(-1, keepdims=True)) @ v
+    x = x + a.transpose(0, 2, 1, 3).reshape(x.shape) @ w["wo"] + w["bo"]
+    f = norm(x, 2) @ w["w1"] + w["b1"]
+    out = x + (0.5 * f * (1 + erf(f / np.sqrt(2)))) @ w["w2"] + w["b2"]
+    return float(np.mean((out - target) ** 2))
+
+
 # --------------------------------------------------------------- PyTorch
 
 
@@ -179,6 +211,13 @@ def run(ctx: Context) -> list:
         trainers.append(TorchBlock(ctx.torch, batches, weights))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=2 if ctx.quick else 5,
                                  reference="torch", alloc_steps=2 if ctx.quick else 3)
+    graphnet.reset()
+    first, expected = graphnet.step(0), numpy_loss(batches[0][0], batches[1][0], weights)
+    rel = abs(first - expected) / expected
+    ok = ok and rel <= 1e-4
+    notes.append(f"forward check, first batch's loss from the initial weights: graphnet "
+                 f"{first:.6f}, float64 NumPy {expected:.6f} (rel. diff {rel:.1e}) - "
+                 + ("ok" if rel <= 1e-4 else "FAILED (tolerance 1e-4)"))
     notes.append(f"timed over {steps} steps per repeat; MSE loss against random targets, "
                  f"{BATCHES} random batches cycled")
     section = timing_section(

@@ -45,6 +45,8 @@ class Op:
     #: preallocated array of the output's shape and dtype (and returns it):
     #: the memory planner then hands the op a reused buffer.
     writes_out = False
+    #: What a plan reports as the kernel that runs this op (`explain()`, diagrams).
+    kernel_kind = "numpy"
 
     @property
     def kind(self) -> str:
@@ -73,6 +75,16 @@ class Op:
         (None where an input has no gradient). Shapes may be broadcast:
         `gradients()` sums each back to its input's shape."""
         return [None] * len(node.inputs)
+
+    def kernel(self):
+        """The callable a plan runs for this op: `forward`, or a fresh object
+        for ops whose kernels keep state per plan step (scratch buffers)."""
+        return self.forward
+
+    def targets(self, node: Node) -> tuple:
+        """The variables `node` updates in place: an assignment's first input
+        (a fused update kernel may write several)."""
+        return node.inputs[:1] if self.stateful else ()
 
 
 def snake_case(name: str) -> str:
@@ -445,26 +457,28 @@ def _order_assignments(dag: nx.DiGraph):
     assigns = [n for n in dag if n.op.stateful]
     targets = {}
     for node in assigns:
-        target = node.inputs[0]
-        if target in targets:
-            raise GraphError(
-                f"variable '{target.name}' is assigned twice in one run "
-                f"('{targets[target].name}' at {targets[target].origin} and "
-                f"'{node.name}' at {node.origin}); fetch them in separate runs")
-        targets[target] = node
-        later = nx.descendants(dag, node)
-        for reader in _readers(dag, target):
-            if reader is not node and reader not in later:
-                dag.add_edge(reader, node)
+        later = None
+        for target in node.op.targets(node):
+            if target in targets:
+                raise GraphError(
+                    f"variable '{target.name}' is assigned twice in one run "
+                    f"('{targets[target].name}' at {targets[target].origin} and "
+                    f"'{node.name}' at {node.origin}); fetch them in separate runs")
+            targets[target] = node
+            later = nx.descendants(dag, node) if later is None else later
+            for reader in _readers(dag, target, node):
+                if reader not in later:
+                    dag.add_edge(reader, node)
 
 
-def _readers(dag: nx.DiGraph, target: Node) -> set:
-    """Nodes that read `target`'s memory: its consumers, and the consumers of
-    any view of it (a transpose of a weight reads the weight)."""
+def _readers(dag: nx.DiGraph, target: Node, writer: Node) -> set:
+    """Nodes other than `writer` that read `target`'s memory: its consumers,
+    and the consumers of any view of it (a transpose of a weight reads the
+    weight). An update of another variable that reads `target` is a reader."""
     readers, stack = set(), [target]
     while stack:
         for consumer in dag.successors(stack.pop()):
-            if consumer not in readers and not consumer.op.stateful:
+            if consumer not in readers and consumer is not writer:
                 readers.add(consumer)
                 if consumer.op.view and consumer.inputs[0] in readers | {target}:
                     stack.append(consumer)

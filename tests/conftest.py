@@ -1,4 +1,5 @@
-"""Test-wide settings: deterministic hypothesis under CI, fresh node names per test."""
+"""Test-wide settings: deterministic hypothesis under CI, fresh node names per test,
+fused kernels on the NumPy backend."""
 
 import os
 
@@ -12,6 +13,10 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=60)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# Fused kernels run on the NumPy backend unless a test asks for Numba (its
+# first compile of each loop takes about a second).
+os.environ.setdefault("GRAPHNET_BACKEND", "numpy")
 
 
 @pytest.fixture(autouse=True)

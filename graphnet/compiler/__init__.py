@@ -11,7 +11,15 @@ import time
 
 from graphnet.compiler.fetches import flatten, snapshot_aliases
 from graphnet.compiler.memory import plan_buffers
-from graphnet.compiler.passes import cse, fold_constants, prune, simplify, specialize, static_shapes
+from graphnet.compiler.passes import (
+    cse,
+    fold_constants,
+    fuse_elementwise,
+    prune,
+    simplify,
+    specialize,
+    static_shapes,
+)
 from graphnet.compiler.plan import PassRecord, Plan
 from graphnet.compiler.rewrite import recording
 from graphnet.errors import GraphError
@@ -24,6 +32,7 @@ PIPELINE: list = [
     fold_constants,  # evaluate subgraphs with no placeholder or variable now
     simplify,        # algebraic identities, one rule a row of simplify.RULES
     cse,             # again: simplified nodes often become equal
+    fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
 ]
 
 #: What `disable=[...]` accepts: the pipeline's names, "specialize", and
@@ -32,14 +41,17 @@ PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE)) 
 
 
 def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A001
-            feed_shapes: dict | None = None, verify: bool = False) -> Plan:
+            feed_shapes: dict | None = None, verify: bool = False,
+            backend: str | None = None) -> Plan:
     """A runnable plan for `fetches` (a node, list, tuple or dict of nodes).
 
     `feed_shapes` ({placeholder: shape}) specialises the plan to those shapes:
     every size becomes known and the plan refuses other shapes (Session.run
     passes the shapes it feeds and caches one plan per signature). `disable`
     names passes to skip; `optimize=False` skips them all. `verify=True`
-    re-checks the graph after every pass (the tests do).
+    re-checks the graph after every pass (the tests do). `backend` runs fused
+    kernels with "numpy" or "numba" (None: numba when installed, unless the
+    GRAPHNET_BACKEND environment variable says otherwise).
 
         >>> plan = gn.compile([loss, train], feeds=[x, y], feed_shapes={x: (32, 784)})
         >>> print(plan.explain())
@@ -54,7 +66,8 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         graph = Graph(snapshots)
     records = []
     steps = [("specialize", lambda g: specialize(g, feed_shapes))] if feed_shapes else []
-    steps += [(p.__name__, p) for p in PIPELINE]
+    configured = {"fuse_elementwise": lambda g: fuse_elementwise(g, backend)}
+    steps += [(p.__name__, configured.get(p.__name__, p)) for p in PIPELINE]
     for name, run_pass in steps if optimize else []:
         if name in disable:
             continue

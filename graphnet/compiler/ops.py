@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from graphnet.compiler.kernels.program import infer_types, is_update, ref_index, render
 from graphnet.errors import FeedError, ShapeError
 from graphnet.graph import Op
 from graphnet.shapes import check_value_shape, format_shape
@@ -41,3 +42,97 @@ class SpecifyShape(Op):
 
     def grad(self, node, g):
         return [g]
+
+
+@dataclass(frozen=True)
+class Fused(Op):
+    """Elementwise nodes run as one kernel: `fuse_elementwise` makes these.
+
+    `program` holds one `Instr` per absorbed node (see kernels/program.py);
+    all of them have the static `shape` of the group, and the inputs
+    (`signature`: dtype name and shape of each) broadcast to it. The values
+    named in `outputs` leave the kernel: one is the node's value, several
+    make a tuple that `FusedOutput` nodes take apart, none (a pure update)
+    gives None. Assignments in the program update their target input in
+    place, so a fused optimizer step is stateful and `targets` lists every
+    variable it writes. `backend` picks the kernel: "numpy" (ufuncs with
+    out=, in cache-sized chunks) or "numba" (one compiled loop).
+    """
+
+    program: tuple
+    constants: tuple
+    outputs: tuple
+    signature: tuple
+    shape: tuple
+    backend: str = "numpy"
+    #: The nodes this kernel stands for (with inputs rewired), for diagrams.
+    absorbed: tuple = field(default=(), compare=False, repr=False)
+
+    writes_out = True
+
+    @property
+    def kind(self) -> str:
+        return "fused"
+
+    @property
+    def kernel_kind(self) -> str:
+        return "numba" if self.backend == "numba" else "fused-numpy"
+
+    @property
+    def stateful(self) -> bool:
+        return any(is_update(instr) for instr in self.program)
+
+    def label(self) -> str:
+        """`Fused{relu(x0 + x1)}`."""
+        return f"Fused{{{self.expression()}}}"
+
+    def expression(self, names=None) -> str:
+        """The program as text; `names(i)` prints input i (default `x{i}`)."""
+        return render(self.program, self.constants, self.outputs, names or (lambda i: f"x{i}"))
+
+    def describe(self, node) -> str:
+        """The program with the inputs' short names: `relu(matmul + bias)`."""
+        return self.expression(lambda i: node.inputs[i].name.rsplit("/", 1)[-1])
+
+    def output_types(self) -> list:
+        """(shape, dtype) of each output."""
+        return [(self.shape, self.program[ref_index(ref)].dtype) for ref in self.outputs]
+
+    def targets(self, node) -> tuple:
+        return tuple(node.inputs[ref_index(i.args[0])] for i in self.program if is_update(i))
+
+    def infer(self, *inputs):
+        if len(inputs) != len(self.signature):
+            raise ShapeError(f"takes {len(self.signature)} inputs, got {len(inputs)}")
+        types = infer_types(self.program, self.constants, inputs)
+        for (shape, dtype), instr in zip(types, self.program, strict=True):
+            if shape != self.shape or dtype != instr.dtype:
+                raise ShapeError(f"{instr.op.kind} gives {format_shape(shape)} {dtype.name}, "
+                                 f"not {format_shape(self.shape)} {instr.dtype.name}")
+        outputs = self.output_types()
+        return outputs[0] if len(outputs) == 1 else (None, None)
+
+    def kernel(self):
+        """A fresh kernel object: each plan step owns its scratch buffers."""
+        from graphnet.compiler.kernels import make_kernel
+        return make_kernel(self)
+
+    def forward(self, *values, out=None):
+        return self.kernel()(*values, out=out)
+
+    def grad(self, node, g):
+        raise NotImplementedError("fused kernels are made after differentiation; "
+                                  "take gradients of the graph before compiling it")
+
+
+@dataclass(frozen=True)
+class FusedOutput(Op):
+    """Output `index` of a fused kernel that has several."""
+
+    index: int
+
+    def infer(self, fused):
+        return fused.op.output_types()[self.index]
+
+    def forward(self, values):
+        return values[self.index]

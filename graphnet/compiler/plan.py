@@ -116,15 +116,16 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict) -
             code, kind = "None", "group"
         else:
             kernel = f"{node.op.kind}_{name[1:]}"
-            namespace[kernel] = node.op.forward
+            namespace[kernel] = node.op.kernel()
             args = [local[i] for i in node.inputs]
             buffer = buffer_of.get(node)
             if buffer is not None:
                 namespace.setdefault(buffer.name, np.empty(buffer.shape, buffer.dtype))
                 args.append(f"out={buffer.name}")
-            code, kind = f"{kernel}({', '.join(args)})", "numpy"
+            code, kind = f"{kernel}({', '.join(args)})", node.op.kernel_kind
         buffer = buffer_of.get(node)
-        steps.append(Step(name, code, (node,), kind, buffer and buffer.name))
+        absorbed = getattr(node.op, "absorbed", ())  # what a fused kernel computes
+        steps.append(Step(name, code, (*absorbed, node), kind, buffer and buffer.name))
     return steps, [local[o] for o in graph.outputs], namespace
 
 
@@ -134,6 +135,7 @@ def _source(steps: list, outputs: list) -> str:
     for step in steps:
         node = step.nodes[-1]
         code = f"{step.target} = {step.code}"
-        lines.append(f"    {code:<40}  # {type_string(node)} {node.name} ({node.origin})")
+        what = node.op.describe(node) if hasattr(node.op, "describe") else node.name
+        lines.append(f"    {code:<40}  # {type_string(node)} {what} ({node.origin})")
     lines.append(f"    return [{', '.join(outputs)}]")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
 """A smoke run of the benchmark suite: `python -m benchmarks --quick` on
-tiny sizes, without PyTorch or the MNIST file. It checks that every
+tiny sizes, without PyTorch or the MNIST file, one BLAS thread (busy
+shared machines make two-thread BLAS crawl). It checks that every
 workload runs, that its variants agree (the suite exits 1 when a
 cross-check fails) and that the report has the expected rows. Times are
 never asserted: they belong to the benchmark's own report."""
@@ -31,7 +32,7 @@ def test_quick_run_reports_every_workload(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--no-torch", "--synthetic",
-         "--out", str(out)],
+         "--blas-threads", "1", "--out", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = out.read_text()
@@ -41,8 +42,8 @@ def test_quick_run_reports_every_workload(tmp_path):
     for row in EXPECTED_ROWS:
         assert row in report, row
     assert report.count("| graphnet plan |") == 2  # seed and wide
-    assert "cross-check" in report and "FAILED" not in report
-    assert "thread variables:" in report and "numpy " in report
+    assert "cross-check" in report and "forward check" in report and "FAILED" not in report
+    assert "thread variables: OPENBLAS_NUM_THREADS=1" in report and "numpy " in report
     assert "| chain |" in result.stdout
 
 

@@ -1,0 +1,177 @@
+"""The Numba backend of fused kernels: loops agree with the NumPy backend.
+
+Skipped when Numba is not installed. Each distinct loop costs about a
+second to compile the first time, so the tests share a few graphs; the
+kernel cache is a temporary folder per test session (or $GRAPHNET_CACHE).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet.compiler.kernels import loops, numba_backend
+from graphnet.compiler.ops import Fused
+
+from .graphs import GRAPHS, assert_nested_close, shapes_of
+
+numba = pytest.importorskip("numba")
+
+RTOL, ATOL = 2e-5, 1e-6  # float32 loops versus NumPy's ufuncs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """Generated kernels go to a temporary cache unless GRAPHNET_CACHE is set."""
+    saved = os.environ.get("GRAPHNET_CACHE")
+    if saved is None:
+        os.environ["GRAPHNET_CACHE"] = str(tmp_path_factory.mktemp("graphnet-cache"))
+    yield numba_backend.kernel_dir()
+    if saved is None:
+        del os.environ["GRAPHNET_CACHE"]
+
+
+def assert_backends_agree(fetches, feed, steps: int = 3, **options):
+    """The numba plan and the numpy plan agree over several runs, values and
+    variables. Returns the numba plan."""
+    options.setdefault("feed_shapes", shapes_of(feed))
+    fast = gn.compile(fetches, verify=True, backend="numba", **options)
+    plain = gn.compile(fetches, backend="numpy", **options)
+    sess, ref = gn.Session(), gn.Session()
+    for _ in range(steps):
+        assert_nested_close(sess.run(fast, feed), ref.run(plain, feed), RTOL, ATOL)
+    for var in plain.variables:
+        np.testing.assert_allclose(sess.get(var), ref.get(var), RTOL, ATOL, err_msg=var.name)
+    return fast
+
+
+def numba_steps(plan) -> list:
+    return [s for s in plan.steps if s.kernel == "numba"]
+
+
+def every_op(x, y):
+    """One kernel that uses every loop form once (x, y float; y > 0)."""
+    mask, z = x > y, gn.abs(x) + y  # z > 0, of x's shape
+    terms = [x + y, x - y, x * y, x / y, -x, z ** 1.5, gn.maximum(x, y), gn.minimum(x, y),
+             gn.exp(x), gn.log(z), gn.log1p(z), gn.sqrt(z), gn.cos(x), gn.sin(x), gn.tanh(x),
+             gn.erf(x), gn.floor(x), gn.square(x), gn.abs(x), gn.sign(x), gn.relu(x),
+             gn.leaky_relu(x, 0.1), gn.sigmoid(x), gn.softplus(x), gn.clip(x, -0.5, 0.5),
+             gn.cast(x < y, x.dtype), gn.cast(x <= y, x.dtype), gn.cast(gn.equal(x, y), x.dtype),
+             gn.cast(gn.not_equal(x, y), x.dtype), gn.cast(x >= y, x.dtype),
+             gn.where(gn.logical_and(mask, gn.logical_not(gn.logical_or(mask, x < 0.0))),
+                      x, y),
+             gn.cast(gn.cast(x * 10.0, "int32"), x.dtype)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_loop_form_agrees_with_numpy(dtype):
+    rng = np.random.default_rng(0)
+    x, y = gn.placeholder((6, 7), dtype, name="x"), gn.placeholder((7,), dtype, name="y")
+    feed = {x: rng.normal(size=(6, 7)).astype(dtype),
+            y: rng.uniform(0.5, 2, 7).astype(dtype)}
+    plan = assert_backends_agree(every_op(x, y), feed, steps=1)
+    [step] = numba_steps(plan)
+    assert len(step.nodes) > 60  # one kernel for all of it
+    assert plan.outputs[0].dtype == dtype
+
+
+@pytest.mark.parametrize("name", ["mlp_momentum", "broadcasting"])
+def test_test_graphs_agree(name):
+    fetches, feed = GRAPHS[name]()
+    plan = assert_backends_agree(fetches, feed)
+    assert numba_steps(plan)
+
+
+def test_an_adam_step_agrees_and_compiles_one_loop_for_every_variable():
+    rng = np.random.default_rng(0)
+    x = gn.placeholder((None, 5), name="x")
+    y = gn.placeholder((None,), "int64", name="y")
+    w0 = gn.variable(rng.normal(0, 0.5, (5, 4)).astype(np.float32), name="w0")
+    b0 = gn.variable(np.zeros(4, np.float32), name="b0")
+    w1 = gn.variable(rng.normal(0, 0.5, (4, 3)).astype(np.float32), name="w1")
+    loss = gn.mean(gn.nn.sparse_softmax_cross_entropy(gn.relu(x @ w0 + b0) @ w1, y))
+    train = gn.optim.Adam(0.01).minimize(loss)
+    feed = {x: rng.normal(size=(8, 5)).astype(np.float32),
+            y: rng.integers(0, 3, 8).astype(np.int64)}
+    plan = assert_backends_agree([loss, train], feed, steps=5)
+    updates = [s for s in numba_steps(plan) if s.nodes[-1].op.stateful]
+    assert len(updates) == 3
+    sources = {numba_backend.prepare(s.nodes[-1].op).source for s in updates}
+    assert len(sources) == 1  # shapes are arguments: one loop serves all three
+    assert "numba loops:" in plan.explain()
+
+
+def test_the_loop_source_is_readable_and_typed():
+    x = gn.placeholder((32, 128), name="x")
+    b = gn.variable(np.zeros(128, np.float32), name="b")
+    op = gn.compile(gn.relu(x * 0.5 + b), backend="numpy").graph.outputs[0].op
+    source, rows, cols, patterns = loops.loop_source(op)
+    assert (rows, cols, patterns) == (32, 128, ("full", "row"))
+    assert "k0 = np.float32(0.5)" in source and "a1 = x1[c]" in source
+    assert "for r in range(rows):" in source and "parallel" not in source
+    assert 'error_model="numpy"' in source
+    compile(source, "loop", "exec")
+
+
+@pytest.mark.parametrize("shapes, patterns", [
+    (((4, 3), (4, 1)), ("full", "column")),
+    (((4, 3), ()), ("full", "scalar")),
+    (((2, 4, 3), (4, 1), (3,)), None),  # a column and a row of different axes
+])
+def test_broadcast_patterns(shapes, patterns):
+    rng = np.random.default_rng(1)
+    nodes = [gn.placeholder(s, name=f"p{i}") for i, s in enumerate(shapes)]
+    out = nodes[0] * 2.0
+    for node in nodes[1:]:
+        out = gn.tanh(out + node)
+    feed = {n: rng.normal(size=s).astype(np.float32) for n, s in zip(nodes, shapes, strict=True)}
+    plan = assert_backends_agree(out, feed, steps=1)
+    step = next(s for s in plan.steps if isinstance(s.nodes[-1].op, Fused))
+    if patterns is None:
+        assert step.kernel == "fused-numpy" and "numpy, since inputs broadcast" in plan.explain()
+    else:
+        assert step.kernel == "numba"
+        assert loops.loop_source(step.nodes[-1].op)[3] == patterns
+
+
+def test_unusual_arrays_fall_back_to_numpy():
+    x = gn.placeholder((3, 4), name="x")
+    out = gn.exp(x * 0.5) - 1.0
+    plan = gn.compile(out, backend="numba")
+    [node] = [n for n in plan.graph if isinstance(n.op, Fused)]
+    kernel = node.op.kernel()
+    value = np.arange(12, dtype=np.float32).reshape(4, 3).T   # not contiguous: copied
+    np.testing.assert_allclose(kernel(value), np.exp(value * 0.5) - 1.0, rtol=RTOL)
+    out_buffer = np.empty((4, 3), np.float32).T                 # not contiguous: NumPy
+    result = kernel(value, out=out_buffer)
+    assert result is out_buffer and kernel.kernel.fallback is not None
+    np.testing.assert_allclose(result, np.exp(value * 0.5) - 1.0, rtol=RTOL)
+
+
+def test_loops_compile_once_per_machine(kernel_cache):
+    """A second process finds the machine code on disk."""
+    script = (
+        "import numpy as np, graphnet as gn\n"
+        "x = gn.placeholder((3, 4), name='x')\n"
+        "plan = gn.compile(gn.exp(x * 0.5) - 1.0, backend='numba')\n"
+        "print(plan.explain())\n")
+    env = {**os.environ, "GRAPHNET_CACHE": str(kernel_cache.parent)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout for _ in range(2)]
+    assert "loaded from the disk cache" in runs[1] or "loaded from the disk cache" in runs[0]
+    assert list(kernel_cache.glob("gn_*.py"))
+
+
+def test_gradients_through_numba_kernels(monkeypatch):
+    from graphnet.testing import check_gradients
+    monkeypatch.setenv("GRAPHNET_BACKEND", "numba")
+    rng = np.random.default_rng(2)
+    check_gradients(lambda x, b: gn.sigmoid(x * 2.0 + b) * gn.tanh(x),
+                    [rng.normal(size=(3, 4)), rng.normal(size=4)])
