@@ -209,7 +209,7 @@ def test_encoder_learns_whether_the_first_token_recurs(norm_first, rng):
     hidden = layers.TransformerEncoderLayer(16, 2, 32, norm_first=norm_first)(hidden)
     outputs = layers.Dense(2, activation="softmax")(layers.Flatten()(hidden))
     model = gn.Model(inputs, outputs)
-    model.compile(optimizer=gn.optim.Adam(0.01), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=gn.optim.Adam(0.003), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(ids[:1024], labels[:1024], batch_size=32, epochs=12, verbose=0, seed=0)
     _, accuracy = model.evaluate(ids[1024:], labels[1024:], verbose=0)
