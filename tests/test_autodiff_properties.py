@@ -4,7 +4,7 @@ reductions over random axes have gradients that match central differences."""
 from functools import partial
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import graphnet as gn
@@ -113,8 +113,12 @@ def arrays(seed, *shape_list):
 @given(pair=broadcast_pair(), program=st.lists(steps, min_size=1, max_size=4), seed=seeds,
        dynamic=st.booleans())
 def test_random_graph_gradients(pair, program, seed, dynamic):
-    check_gradients(build_program(program), arrays(seed, *pair), dynamic=dynamic,
-                    name=f"{program} on {pair}")
+    build = build_program(program)
+    try:  # some programs do not fit their shapes (reduce, then meet the input again)
+        build(*(gn.placeholder(shape, "float64") for shape in pair))
+    except gn.ShapeError:
+        assume(False)
+    check_gradients(build, arrays(seed, *pair), dynamic=dynamic, name=f"{program} on {pair}")
 
 
 @settings(max_examples=40)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from graphnet.compiler.kernels import make_kernel
 from graphnet.compiler.kernels.program import infer_types, is_update, ref_index, render
 from graphnet.errors import FeedError, ShapeError
 from graphnet.graph import Op
@@ -102,8 +103,9 @@ class Fused(Op):
         return tuple(node.inputs[ref_index(i.args[0])] for i in self.program if is_update(i))
 
     def infer(self, *inputs):
-        if len(inputs) != len(self.signature):
-            raise ShapeError(f"takes {len(self.signature)} inputs, got {len(inputs)}")
+        found = tuple((i.dtype.name, i.shape) for i in inputs)
+        if found != self.signature:
+            raise ShapeError(f"compiled for inputs {self.signature}, given {found}")
         types = infer_types(self.program, self.constants, inputs)
         for (shape, dtype), instr in zip(types, self.program, strict=True):
             if shape != self.shape or dtype != instr.dtype:
@@ -113,8 +115,7 @@ class Fused(Op):
         return outputs[0] if len(outputs) == 1 else (None, None)
 
     def kernel(self):
-        """A fresh kernel object: each plan step owns its scratch buffers."""
-        from graphnet.compiler.kernels import make_kernel
+        """A fresh kernel: each plan step owns its buffers (kernels/__init__.py)."""
         return make_kernel(self)
 
     def forward(self, *values, out=None):

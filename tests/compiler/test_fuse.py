@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 
 import graphnet as gn
-from graphnet.compiler.kernels import numpy_backend
+from graphnet.compiler.kernels import loops, numpy_backend
 from graphnet.compiler.kernels.program import Instr, render
 from graphnet.compiler.ops import Fused, FusedOutput
 from graphnet.compiler.passes.fuse import find_groups
@@ -126,6 +126,28 @@ def test_an_adam_update_is_one_kernel_per_variable_writing_m_v_and_w():
     assert len(scalars) == 1
 
 
+@pytest.mark.parametrize("optimizer, slots", [
+    (lambda: gn.optim.SGD(0.1), 0),
+    (lambda: gn.optim.SGD(0.1, momentum=0.9, nesterov=True), 1),
+    (lambda: gn.optim.RMSprop(0.01, momentum=0.5, centered=True), 3),
+    (lambda: gn.optim.Adagrad(0.1), 1),
+    (lambda: gn.optim.Adam(0.01, amsgrad=True), 3),
+    (lambda: gn.optim.AdamW(0.01, clipnorm=1.0), 2),
+    (lambda: gn.optim.Adam(0.01, global_clipnorm=1.0), 2),
+], ids=["sgd", "nesterov", "rmsprop", "adagrad", "amsgrad", "adamw_clipnorm", "global_clip"])
+def test_every_optimizer_updates_each_variable_in_one_kernel(optimizer, slots):
+    rng = np.random.default_rng(0)
+    x, y = gn.placeholder((6, 5), name="x"), gn.placeholder((6,), "int64", name="y")
+    w = gn.variable(rng.normal(size=(5, 3)).astype(np.float32), name="w")
+    b = gn.variable(np.zeros(3, np.float32), name="b")
+    loss = gn.mean(gn.nn.sparse_softmax_cross_entropy(x @ w + b, y))
+    train = optimizer().minimize(loss)
+    feed = {x: rng.normal(size=(6, 5)).astype(np.float32), y: np.arange(6) % 3}
+    plan = assert_fusion_changes_nothing([loss, train], feed)
+    updates = [n for n in plan.graph if isinstance(n.op, Fused) and n.op.stateful]
+    assert sorted(len(n.op.targets(n)) for n in updates) == [1 + slots] * 2
+
+
 def test_fused_updates_write_in_place_and_readers_see_old_values():
     loss, train, optimizer, params, feed = adam_mlp()
     m = optimizer.get_slot(params[0], "m")
@@ -211,6 +233,32 @@ def test_program_text_inlines_single_uses_and_names_shared_values():
                Instr(Relu(), ("t0",), np.dtype("float32")))
     assert render(program, (), ("t1",), lambda i: f"x{i}") == "relu(x0 + x1)"
     assert render(program, (), ("t0", "t1"), lambda i: f"x{i}") == "t0 = x0 + x1; relu(t0)"
+
+
+# ------------------------------------------------- the Numba loop's source
+# (generating it needs no Numba; test_numba_backend.py runs the loops)
+
+
+def test_the_loop_source_is_readable_and_typed():
+    x = gn.placeholder((32, 128), name="x")
+    b = gn.variable(np.zeros(128, np.float32), name="b")
+    op = gn.compile(gn.relu(x * 0.5 + b), backend="numpy").graph.outputs[0].op
+    source, rows, cols, patterns = loops.loop_source(op)
+    assert (rows, cols, patterns) == (32, 128, ("full", "row"))
+    assert "k0 = np.float32(0.5)" in source and "a1 = x1[c]" in source
+    assert "for r in range(rows):" in source and "parallel" not in source
+    assert 'error_model="numpy"' in source
+    compile(source, "loop", "exec")
+
+
+@pytest.mark.parametrize("value", [np.float32(0.1), np.float32(-0.0), np.float32(np.inf),
+                                   np.float64(1 / 3), np.int64(-3), np.bool_(True),
+                                   np.float32(1e-7), np.uint8(255)])
+def test_loop_constants_are_typed_and_exact(value):
+    text = loops._typed_literal(value)
+    back = eval(text, {"np": np})  # noqa: S307 - our own generated text
+    assert back.dtype == value.dtype and back == value
+    assert np.signbit(back) == np.signbit(value)
 
 
 # ---------------------------------------------------------------- chunks

@@ -6,7 +6,11 @@
 - "numpy" (always there): the absorbed ops' own ufuncs with `out=` scratch
   buffers, in cache-sized chunks for large arrays (numpy_backend.py);
 - "numba" (`pip install graphnet[numba]`): the program compiled into one
-  loop, cached on disk per expression and dtypes (numba_backend.py).
+  loop, cached on disk per expression and dtypes (numba_backend.py, with
+  the loop's source from loops.py). A program whose loop would be slower
+  (exp, tanh, ... over large arrays, see cost.py) or that the loop cannot
+  express (other broadcasting, unknown sizes) keeps the NumPy backend, and
+  `explain()` says why.
 
 `resolve_backend(None)` picks numba when it imports, unless the
 environment variable GRAPHNET_BACKEND names a backend (the test suite sets

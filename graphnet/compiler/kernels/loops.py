@@ -9,6 +9,8 @@ one of four ways, found by splitting the shape into rows x columns:
     scalar   one value                x3[0], read once before the loop
 
 With no row or column input the loop is a single `for i in range(n)`.
+Arrays arrive in their own shapes and are flattened inside (`ravel`, a view
+of a C-contiguous array); scalars arrive as one-element arrays.
 Every scalar is typed: float32 stays float32 (`np.float32(0.1)`, never a
 Python float), which is what lets LLVM vectorize the loop (DESIGN.md,
 "Measured here"). Each op's numba form lives in FORMS, one row per op.
@@ -272,6 +274,7 @@ def loop_source(op) -> tuple:
         if pattern == "scalar":
             before.append(f"a{i} = x{i}[0]")
         elif any(f"x{i}" in instr.args for instr in op.program):
+            before.append(f"x{i} = x{i}.ravel()")
             body.append(f"a{i} = x{i}[{index[pattern]}]")
         values[f"x{i}"] = (f"a{i}", dtype)
     for i, c in enumerate(op.constants):
@@ -286,6 +289,7 @@ def loop_source(op) -> tuple:
         if is_update(instr):
             stores.append(f"{instr.args[0]}[i] = t{i}")
     stores += [f"o{n}[i] = {ref}" for n, ref in enumerate(outputs)]
+    before += [f"o{n} = o{n}.ravel()" for n in range(len(outputs))]
     params = ["rows", "cols"] + [f"x{i}" for i in range(len(dtypes))] + \
         [f"o{n}" for n in range(len(outputs))]
     if nested:
@@ -326,20 +330,24 @@ class _Constants:
     """Typed module-level constants: `k0 = np.float32(0.1)`."""
 
     def __init__(self):
-        self.names: dict = {}
+        self.scalars: dict = {}  # (dtype, repr) -> (name, NumPy scalar)
 
     def name(self, dtype: np.dtype, value) -> str:
         scalar = constant_value((np.dtype(dtype).name, value))
-        key = (scalar.dtype.name, repr(scalar.item()))
-        if key not in self.names:
-            self.names[key] = f"k{len(self.names)}"
-        return self.names[key]
+        key = (scalar.dtype.name, repr(scalar.item()))  # repr tells -0.0 from 0.0
+        if key not in self.scalars:
+            self.scalars[key] = (f"k{len(self.scalars)}", scalar)
+        return self.scalars[key][0]
 
     def lines(self) -> list:
-        out = []
-        for (dtype, value), name in self.names.items():
-            text = value if dtype == "bool" else str(np.dtype(dtype).type(value)) \
-                if dtype.startswith("float") else value
-            shown = "np.bool_" if dtype == "bool" else f"np.{dtype}"
-            out.append(f"{name} = {shown}({text})")
-        return out
+        return [f"{name} = {_typed_literal(scalar)}" for name, scalar in self.scalars.values()]
+
+
+def _typed_literal(scalar) -> str:
+    """`np.float32(0.1)`: source text that gives back exactly `scalar`."""
+    kind = scalar.dtype.kind
+    if kind == "b":
+        return f"np.bool_({bool(scalar)})"
+    if kind == "f" and not np.isfinite(scalar):
+        return f'np.{scalar.dtype.name}("{scalar!s}")'
+    return f"np.{scalar.dtype.name}({scalar!s})"  # str() of a NumPy float round-trips

@@ -89,11 +89,20 @@ def prepare(op) -> Compiled:
 
 
 def _signature(op) -> tuple:
+    """The argument types the wrapper passes: C-contiguous arrays of their
+    own rank, one-element arrays for scalars."""
     import numba
-    array = lambda dtype: numba.types.Array(numba.from_dtype(np.dtype(dtype)), 1, "C")  # noqa: E731
+
+    def array(dtype, rank):
+        return numba.types.Array(numba.from_dtype(np.dtype(dtype)), rank, "C")
     outputs = [r for r in op.outputs if not is_update(op.program[ref_index(r)])]
-    return (numba.types.int64, numba.types.int64, *(array(d) for d, _ in op.signature),
-            *(array(op.program[ref_index(r)].dtype) for r in outputs))
+    inputs = [array(d, 1 if _scalar(s) else len(s)) for d, s in op.signature]
+    return (numba.types.int64, numba.types.int64, *inputs,
+            *(array(op.program[ref_index(r)].dtype, len(op.shape)) for r in outputs))
+
+
+def _scalar(shape: tuple) -> bool:
+    return all(d == 1 for d in shape)
 
 
 def _write(digest: str, source: str) -> Path:
@@ -171,7 +180,8 @@ def _wrap(op, compiled: Compiled, fallback) -> tuple:
     if checks:
         lines += [f"    if {' or '.join(checks)}:",
                   f"        return fallback({', '.join(args + ['out=out'])})"]
-    flat = [f"{a}.reshape(-1)" for a in args + outs]
+    flat = [f"x{i}.reshape(-1)" if _scalar(shape) else f"x{i}"
+            for i, (_, shape) in enumerate(op.signature)] + outs
     lines.append(f"    loop({compiled.rows}, {compiled.cols}, {', '.join(flat)})")
     values, k = [], 0
     for ref in op.outputs:

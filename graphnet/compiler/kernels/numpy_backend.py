@@ -11,9 +11,11 @@ Results are those of the unfused ops, bit for bit: the same kernels run, in
 the same dtypes. What fusion buys is memory traffic. Arrays above
 `CHUNK_ABOVE` elements run in chunks of `CHUNK_BYTES` per array, so a chain
 of passes over each chunk stays in cache (DESIGN.md, "Measured here": a
-5-op chain on 4M floats, 5.0 ms -> 3.35 ms). Scratch buffers are allocated
-once per input-shape signature and shared by results whose lifetimes do not
-overlap; a result never shares a buffer with its own arguments.
+5-op chain on 4M floats, 5.0 ms -> 3.35 ms; here 5.3 -> 4.1 ms, while
+below a million elements chunks only cost time). Scratch buffers are
+planned once per input-shape signature: results whose lifetimes do not
+overlap share one, a result never shares with its own arguments, and the
+buffers come from a pool that all the kernels of a thread share.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from graphnet.compiler.kernels import numba_backend, resolve_backend
+from graphnet.compiler.kernels import cost, numba_backend, resolve_backend
 from graphnet.compiler.kernels.program import Instr
 from graphnet.compiler.ops import Fused, FusedOutput
 from graphnet.compiler.rewrite import aliases, clone, is_group, note, plural
@@ -114,7 +114,7 @@ class _Group:
     #: has run (nodes are visited in graph order), so nothing may join now.
     closed: bool = False
     targets: set = field(default_factory=set)  # variables the members assign
-    reads: set = field(default_factory=set)    # inputs that alias assigned variables
+    readers: bool = False  # holds a node that rule 2 keeps out of updating groups
 
     @property
     def shape(self):
@@ -122,9 +122,27 @@ class _Group:
 
 
 def find_groups(graph: Graph) -> list:
-    """The groups of two or more nodes to fuse, each in graph order."""
-    position = {n: i for i, n in enumerate(graph.nodes)}
+    """The groups of two or more nodes to fuse, each in graph order.
+
+    Rule 2 is checked on finished groups (a read of a variable is fine when
+    its assignment joins later): the nodes of an updating group that read
+    another assigned variable are kept out of updating groups, and the
+    grouping runs again (rarely more than once)."""
     assigned = {t for n in graph.nodes if n.op.stateful for t in n.op.targets(n)}
+    readers: set = set()
+    while True:
+        groups = _grow(graph, readers)
+        offenders = {m for g in groups if g.targets for m in g.members
+                     if any(i not in g.targets and aliases(i, assigned) for i in m.inputs)}
+        if not offenders:
+            return groups
+        readers |= offenders
+
+
+def _grow(graph: Graph, readers: set) -> list:
+    """Groups grown in graph order under rule 1, with `readers` kept out of
+    groups that assign."""
+    position = {n: i for i, n in enumerate(graph.nodes)}
     group_of: dict = {}
     for node in graph.nodes:
         producers = []
@@ -132,7 +150,7 @@ def find_groups(graph: Graph) -> list:
             group = group_of.get(inp)
             if group is not None and group not in producers:
                 producers.append(group)
-        joined = _join(node, producers, position, group_of, assigned) if fusible(node) else None
+        joined = _join(node, producers, position, group_of, readers) if fusible(node) else None
         for group in producers:
             if group is not joined:
                 group.closed = True
@@ -140,32 +158,34 @@ def find_groups(graph: Graph) -> list:
     return [g for g in groups if len(g.members) > 1]
 
 
-def _join(node: Node, producers: list, position: dict, group_of: dict, assigned: set):
+def _join(node: Node, producers: list, position: dict, group_of: dict, readers: set):
     """The group `node` joins: its open producer groups of its shape merged
     (all of them, else the largest that may), or a new group of its own."""
     target = node.inputs[0] if isinstance(node.op, Assignment) else None
     candidates = [g for g in producers if not g.closed and g.shape == node.shape]
     candidates.sort(key=lambda g: -len(g.members))
-    reads = {i for i in node.inputs if aliases(i, assigned)}
     choices = [candidates] + [[g] for g in candidates] if len(candidates) > 1 else [candidates]
     for chosen in choices:
-        targets = set().union(*(g.targets for g in chosen), {target} - {None})
-        outside = set().union(*(g.reads for g in chosen), reads)
-        if not targets or all(r in targets or group_of.get(r) in chosen for r in outside):
+        assigns = target is not None or any(g.targets for g in chosen)
+        if not (assigns and (node in readers or any(g.readers for g in chosen))):
             break
     else:
-        chosen, targets, outside = [], {target} - {None}, reads
+        chosen = []
     if chosen:
         group = chosen[0]
         for other in chosen[1:]:  # merge the smaller groups into the largest
             group.members = list(heapq.merge(group.members, other.members,
                                              key=position.__getitem__))
+            group.targets |= other.targets
+            group.readers |= other.readers
             for member in other.members:
                 group_of[member] = group
         group.members.append(node)
     else:
         group = _Group([node])
-    group.targets, group.reads = targets, outside
+    if target is not None:
+        group.targets.add(target)
+    group.readers |= node in readers
     group_of[node] = group
     return group
 
@@ -185,7 +205,7 @@ def fuse_elementwise(graph: Graph, backend: str | None = None) -> Graph:
     outputs, users = set(graph.outputs), graph.consumers()
     value: dict = {}     # old node -> node with its value in the new graph
     effect: dict = {}    # fused member -> the fused node (for groups to run)
-    report = _Report(backend)
+    report = _Report()
     for node in graph.nodes:
         group = member_of.get(node)
         if group is not None:
@@ -270,19 +290,21 @@ def _choose_backend(op: Fused, backend: str, report) -> tuple:
     """The op with its backend, and why numba was not used (or None)."""
     if backend != "numba":
         return op, None
-    why = numba_backend.check(op)
+    why = numba_backend.check(op) or cost.slower_as_loop(op)
     if why is not None:
         return op, why
-    op = Fused(op.program, op.constants, op.outputs, op.signature, op.shape, "numba")
-    report.compiled(numba_backend.prepare(op))
-    return op, None
+    loop = replace(op, backend="numba")
+    try:
+        report.compiled(numba_backend.prepare(loop))
+    except Exception as err:  # noqa: BLE001 - a loop that fails to build runs as ufuncs
+        return op, f"Numba could not compile its loop ({type(err).__name__}: {err})"
+    return loop, None
 
 
 class _Report:
     """What `explain()` says about this pass: each kernel and its backend."""
 
-    def __init__(self, backend: str):
-        self.backend = backend
+    def __init__(self):
         self.lines, self.kinds, self.loads = [], Counter(), Counter()
         self.seconds = Counter()
 
@@ -290,7 +312,7 @@ class _Report:
         op = fused.op
         self.kinds[op.kernel_kind] += 1
         writes = [t.name for t in op.targets(fused)]
-        facts = [plural(count, "op"), f"{fused.op.shape}"]
+        facts = [plural(count, "op"), f"shape {op.shape}"]
         if writes:
             facts.append("writes " + ", ".join(writes) + " in place")
         fallback = f"; numpy, since {why}" if why else ""
