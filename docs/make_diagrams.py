@@ -17,7 +17,7 @@ import numpy as np
 DOCS = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # run from a checkout without installing
 
-import graphnet as gn  # imported after the path is set
+import graphnet as gn  # noqa: E402 - imported after the path is set
 
 
 def dense(h, units_in: int, units_out: int, activation=None):

@@ -5,16 +5,26 @@ adds the backward pass as more nodes; a Session compiles and runs it.
 """
 
 from graphnet import (
-    activations, callbacks, data, datasets, init, layers, losses, metrics, nn, optim, random,
-    viz)
+    activations,
+    callbacks,
+    data,
+    datasets,
+    init,
+    layers,
+    losses,
+    metrics,
+    nn,
+    optim,
+    random,
+    viz,
+)
 from graphnet.autodiff import gradients
 from graphnet.compiler import compile
 from graphnet.compiler.plan import Plan
 from graphnet.errors import FeedError, GradientError, GraphError, GraphnetError, ShapeError
-from graphnet.graph import (
-    Graph, Node, Op, constant, name_scope, placeholder, reset_names, variable)
-from graphnet.ops import *  # noqa: F403 - the math namespace is the top level
+from graphnet.graph import Graph, Node, Op, constant, name_scope, placeholder, reset_names, variable
 from graphnet.models import Input, Model, Sequential
+from graphnet.ops import *  # noqa: F403 - the math namespace is the top level
 from graphnet.ops import __all__ as _ops_all
 from graphnet.session import Session
 

@@ -155,7 +155,8 @@ class Node:
         return self is not other
 
     def __iter__(self):
-        raise TypeError(f"'{self.name}' is symbolic and cannot be iterated; index it or use gn.split")
+        raise TypeError(f"'{self.name}' is symbolic and cannot be iterated; index it or "
+                        "use gn.split")
 
     # Operators are bound in graphnet/ops/__init__.py, once the ops exist.
 

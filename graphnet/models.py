@@ -89,7 +89,8 @@ class Model:
         self._require_built("set_weights")
         values = list(values)
         if len(values) != len(self.weights):
-            raise ValueError(f"{self.name} has {len(self.weights)} weights; got {len(values)} arrays")
+            raise ValueError(f"{self.name} has {len(self.weights)} weights; "
+                             f"got {len(values)} arrays")
         for w, v in zip(self.weights, values):
             self.session.set(w, v)
 
@@ -226,7 +227,8 @@ class Model:
         from graphnet.data import Dataset
         if validation_split and validation_data is None:
             if isinstance(x, Dataset):
-                raise ValueError("validation_split needs arrays; pass validation_data for a Dataset")
+                raise ValueError("validation_split needs arrays; pass validation_data "
+                                 "for a Dataset")
             cut = int(len(x) * (1 - validation_split))  # the last part, as in Keras
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         train = _as_dataset(x, y, batch_size, "fit", shuffle=shuffle, seed=seed)

@@ -37,7 +37,8 @@ class Session:
         for key in feed_dict:
             if not isinstance(key, Node) or not isinstance(key.op, Placeholder):
                 what = f"'{key.name}' ({key.op.kind})" if isinstance(key, Node) else repr(key)
-                raise FeedError(f"feed key {what} is not a placeholder; only placeholders can be fed")
+                raise FeedError(f"feed key {what} is not a placeholder; only placeholders "
+                                "can be fed")
         plan = fetches if isinstance(fetches, Plan) else self._plan_for(fetches, feed_dict)
         feeds = []
         for ph in plan.placeholders:

@@ -27,7 +27,7 @@ def train_test_split(*arrays, test_size: float = 0.25, shuffle: bool = True,
     lengths = [len(a) if a.ndim else None for a in arrays]
     if None in lengths or len(set(lengths)) > 1:
         raise DataError("train_test_split: all arrays need the same length (first axis), "
-                        f"found {', '.join(str(n) if n is not None else 'scalar' for n in lengths)}")
+                        "found " + ", ".join("scalar" if n is None else str(n) for n in lengths))
     n = lengths[0]
     if isinstance(test_size, float) and 0 < test_size < 1:
         n_test = math.ceil(test_size * n)

@@ -52,7 +52,8 @@ class CorruptFileError(DataError):
 
 
 def cache_dir() -> Path:
-    """Where downloads go: $GRAPHNET_CACHE, else $XDG_CACHE_HOME/graphnet, else ~/.cache/graphnet."""
+    """Where downloads go: $GRAPHNET_CACHE, else $XDG_CACHE_HOME/graphnet,
+    else ~/.cache/graphnet."""
     if os.environ.get("GRAPHNET_CACHE"):
         return Path(os.environ["GRAPHNET_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "graphnet"

@@ -37,9 +37,11 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
         raise
     except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
         raise CorruptFileError(f"{path}: cannot read it as "
-                               f"{'gzip-compressed ' if opener is gzip.open else ''}IDX: {err}")
+                               f"{'gzip-compressed ' if opener is gzip.open else ''}IDX: {err}"
+                               ) from None
     if len(data) < 4:
-        raise CorruptFileError(f"{path}: not an IDX file: {len(data)} bytes, too short for a header")
+        raise CorruptFileError(f"{path}: not an IDX file: {len(data)} bytes, too short for "
+                               "a header")
     zero, code, dims = data[:2], data[2], data[3]
     magic = f"0x{int.from_bytes(data[:4], 'big'):08x}"
     if zero != b"\0\0" or code not in IDX_TYPES:

@@ -139,7 +139,8 @@ class _Drawing:
         self.kinds.add("scope")
         notes = [self.notes[n] for n in members if n in self.notes]
         note = "; ".join(notes) if len(notes) <= 2 else f"{len(notes)} plan steps"
-        graph.node(self.item[members[0]], label=style.scope_label(scope, members, leaving, note or None),
+        label = style.scope_label(scope, members, leaving, note or None)
+        graph.node(self.item[members[0]], label=label,
                    tooltip=f"{scope} ({len(members)} nodes, collapsed)", **attrs)
 
     def emit_edges(self, nodes: list) -> bool:

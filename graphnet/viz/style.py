@@ -3,8 +3,9 @@
 Five kinds of node are told apart by shape or border *and* colour (so the
 diagram still reads in greyscale or for colour-blind readers): placeholders,
 variables, constants, forward ops and generated gradient ops (dashed, like
-the backward edges), plus variable updates and collapsed scopes. Labels are Graphviz HTML-like labels: op kind
-in bold, then the name, then the static type (`f32[?,128]`).
+the backward edges), plus variable updates and collapsed scopes. Labels are
+Graphviz HTML-like labels: op kind in bold, then the name, then the static
+type (`f32[?,128]`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ BACKWARD_EDGE = {"color": "#b03a2e", "style": "dashed"}
 
 # newrank ranks nodes across clusters globally, which keeps the forward and the
 # backward graph side by side instead of pushing clusters apart.
-GRAPH_ATTRS = {"rankdir": "TB", "newrank": "true", "fontname": FONT, "fontsize": "12", "nodesep": "0.25",
-               "ranksep": "0.35", "labelloc": "t"}
+GRAPH_ATTRS = {"rankdir": "TB", "newrank": "true", "fontname": FONT, "fontsize": "12",
+               "nodesep": "0.25", "ranksep": "0.35", "labelloc": "t"}
 NODE_ATTRS = {"fontname": FONT, "fontsize": "11", "style": "filled", "margin": "0.08,0.04"}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"}
 CLUSTER_ATTRS = {"style": "rounded,filled", "fillcolor": "#f7f7f7", "color": "#a0a0a0",
