@@ -1,5 +1,7 @@
 """Elementwise arithmetic, math, comparisons and selection, driven by one table."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,12 @@ def test_power_gradient_with_integer_base_and_float_exponent():
     b = gn.constant(np.array([1.5, 0.5]))
     db = gn.gradients(gn.sum(gn.power(a, b)), b)
     np.testing.assert_allclose(gn.Session().run(db), np.log([2, 3]) * np.power([2, 3], [1.5, 0.5]))
+
+
+def test_float32_erf_without_scipy_is_within_float32_precision():
+    from graphnet.ops.elementwise import erf_float32
+    x = np.linspace(-6, 6, 10001, dtype=np.float32)
+    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+    got = erf_float32(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, exact, rtol=0, atol=5e-7)
