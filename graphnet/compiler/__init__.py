@@ -15,6 +15,7 @@ from graphnet.compiler.passes import (
     cse,
     fold_constants,
     fuse_elementwise,
+    fuse_matmul_bias,
     prune,
     simplify,
     specialize,
@@ -33,6 +34,7 @@ PIPELINE: list = [
     simplify,        # algebraic identities, one rule a row of simplify.RULES
     cse,             # again: simplified nodes often become equal
     fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
+    fuse_matmul_bias,  # what is left of x @ W + b -> one kernel, the bias added in place
 ]
 
 #: What `disable=[...]` accepts: the pipeline's names, "specialize", and

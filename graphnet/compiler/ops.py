@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from graphnet.compiler.kernels import make_kernel
 from graphnet.compiler.kernels.program import infer_types, is_update, ref_index, render
 from graphnet.errors import FeedError, ShapeError
 from graphnet.graph import Op
-from graphnet.shapes import check_value_shape, format_shape
+from graphnet.ops.linalg import Matmul
+from graphnet.shapes import broadcast_shapes, check_value_shape, format_shape
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,23 @@ class FusedOutput(Op):
 
     def forward(self, values):
         return values[self.index]
+
+
+@dataclass(frozen=True)
+class MatmulBias(Op):
+    """x @ w + b in one step: the product goes straight into the output
+    buffer and the bias is added there in place (the dense layer's pattern)."""
+
+    writes_out = True
+
+    def infer(self, x, w, b):
+        shape, dtype = Matmul().infer(x, w)
+        if broadcast_shapes(b.shape, shape) != shape:
+            raise ShapeError(f"bias {format_shape(b.shape)} does not broadcast to "
+                             f"{format_shape(shape)}")
+        return shape, np.result_type(dtype, b.dtype)
+
+    def forward(self, x, w, b, out=None):
+        out = np.matmul(x, w, out=out)
+        out += b
+        return out

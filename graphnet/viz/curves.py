@@ -1,7 +1,7 @@
 """Training curves: loss and metrics per epoch, train and validation together.
 
-matplotlib is optional (the `dev` extra); it is imported only when a plot is
-drawn, and drawn on its Agg canvas directly, so no display is needed and
+matplotlib is imported only when a plot is drawn (it is slow to import), and
+the plot is drawn on its Agg canvas directly, so no display is needed and
 pyplot's global state is left alone.
 """
 
@@ -87,6 +87,6 @@ def _matplotlib():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("gn.viz.plot_curves needs matplotlib, an optional dependency: "
-                          "pip install matplotlib (or pip install 'graphnet[dev]')") from None
+        raise ImportError("gn.viz.plot_curves needs matplotlib, one of graphnet's "
+                          "dependencies: pip install matplotlib") from None
     return Figure, FigureCanvasAgg
