@@ -218,6 +218,21 @@ class Model:
     def _input_placeholder(self, x: np.ndarray) -> Node:
         return self.inputs
 
+    def _check_labels(self, y, what: str):
+        """Class ids for a sparse loss: whole numbers within the output's classes."""
+        loss_name = self._require_compiled()["loss_name"]
+        if y is None or "sparse" not in loss_name or not isinstance(y, np.ndarray) or not y.size:
+            return
+        if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and np.any(y != np.round(y))):
+            raise ValueError(f"{what}: {loss_name!r} takes integer class ids as labels; y is "
+                             f"{y.dtype.name} with values such as {y.flat[0]!r}")
+        outputs = getattr(self, "outputs", None)
+        classes = outputs.shape[-1] if isinstance(outputs, Node) and outputs.ndim else None
+        low, high = y.min(), y.max()
+        if low < 0 or (classes is not None and high >= classes):
+            raise ValueError(f"{what}: labels run from {low} to {high}, but the model has "
+                             f"{classes} output classes (ids 0 to {classes - 1})")
+
     # ------------------------------------------------------------ training
 
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,
@@ -231,6 +246,7 @@ class Model:
                                  "for a Dataset")
             cut = int(len(x) * (1 - validation_split))  # the last part, as in Keras
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        self._check_labels(y, "fit")
         train = _as_dataset(x, y, batch_size, "fit", shuffle=shuffle, seed=seed)
         val = None if validation_data is None else \
             _as_dataset(*validation_data, batch_size, "validation_data")
@@ -265,6 +281,7 @@ class Model:
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose=1):
         """[loss, *metrics] over (x, y) (just the loss when there are no metrics)."""
+        self._check_labels(y, "evaluate")
         data = _as_dataset(x, y, batch_size, "evaluate")
         logs = self._run_epoch(data, "test", [], verbose == 1, "Evaluate", _num_batches(data))
         if verbose == 2:

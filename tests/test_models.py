@@ -94,6 +94,17 @@ def test_bad_training_data_is_refused_clearly(x, y, message):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("labels, message", [
+    (np.full(8, 0.5), "takes integer class ids as labels; y is float64"),
+    (np.full(8, 3), "labels run from 3 to 3, but the model has 3 output classes"),
+    (np.full(8, -1), "labels run from -1 to -1"),
+])
+def test_bad_sparse_labels_are_refused_before_training(labels, message):
+    x, _ = blobs(8)
+    with pytest.raises(ValueError, match=message):
+        mlp().fit(x, labels, verbose=0)
+
+
 def test_wrong_label_shape_for_the_loss_is_a_shape_error():
     x, y = blobs(20)
     with pytest.raises(gn.ShapeError, match="does not fit labels"):
