@@ -3,9 +3,15 @@
 Three ops, each the adjoint of the others, so gradients of any order are
 built from the same three kernels:
 
-    Conv2D(x, w)                  y = conv(x, w)                 im2col + one matmul
-    Conv2DBackpropInput(g, w, x)  dx = conv^T(g, w)  (x: shape)  one matmul + col2im
-    Conv2DBackpropFilter(x, g, w) dw                 (w: shape)  one matmul over im2col
+    Conv2D(x, w[, cols])                  y = conv(x, w)                 im2col + one matmul
+    Conv2DBackpropInput(g, w, x)          dx = conv^T(g, w)  (x: shape)  one matmul + col2im
+    Conv2DBackpropFilter(x, g, w[, cols]) dw                 (w: shape)  one matmul over im2col
+
+With one group, `conv2d` builds the patch matrix of x once, as an Im2Col node
+(adjoint: Col2Im), and passes it as the optional `cols` input to Conv2D and,
+through Conv2D's gradient, to Conv2DBackpropFilter: a training step copies
+the windows of x once. `cols` is a cache of x, not a separate argument: the
+ops give x its whole gradient and `cols` none.
 
 Like TensorFlow, the kernel is applied as a cross-correlation (no flip).
 """
@@ -76,9 +82,14 @@ def _group_slices(groups: int, cin: int, cout: int):
 
 @dataclass(frozen=True)
 class Conv2D(ConvAttributes):
-    """y[n, i, j, o] = sum_{a, b, c} xpad[n, s*i + d*a, s*j + d*b, c] * w[a, b, c, o]."""
+    """y[n, i, j, o] = sum_{a, b, c} xpad[n, s*i + d*a, s*j + d*b, c] * w[a, b, c, o].
 
-    def infer(self, x, w):
+    `cols`, when given, is Im2Col(x, w): the patch matrix, shared with the
+    kernel gradient (one group only)."""
+
+    writes_out = True
+
+    def infer(self, x, w, cols=None):
         check_nhwc(x)
         if w.ndim != 4:
             raise ShapeError(f"expects a 4-D kernel (kh, kw, in, out), got {format_shape(w.shape)}")
@@ -100,11 +111,17 @@ class Conv2D(ConvAttributes):
                                       "kernel window")
         return (x.shape[0], *out_hw, cout), np.result_type(x.dtype, w.dtype)
 
-    def forward(self, x, w):
+    def forward(self, x, w, cols=None, out=None):
         dtype = np.result_type(x, w)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
         kh, kw, _, cout = w.shape
         pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        out2 = None if out is None else out.reshape(-1, cout)
+        if cols is not None:  # one group, patches already made
+            w2 = w.reshape(-1, cout)
+            rows = _rows_layout(x.shape[3], kw, wo)
+            y = np.matmul(cols if rows else cols.T, w2, out=out2)
+            return y.reshape(x.shape[0], ho, wo, cout) if out is None else out
         xp = pad_hw(x, pads)
         parts = []
         for cs, os in _group_slices(self.groups, x.shape[3], cout):
@@ -113,13 +130,16 @@ class Conv2D(ConvAttributes):
             cols = patches(xg, (kh, kw), (ho, wo), self.strides, self.dilation, rows)
             w2 = wg.reshape(-1, wg.shape[3])
             parts.append(cols @ w2 if rows else cols.T @ w2)
-        out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        return out.reshape(x.shape[0], ho, wo, cout)
+        if out is None:
+            y = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            return y.reshape(x.shape[0], ho, wo, cout)
+        np.concatenate(parts, axis=1, out=out2)
+        return out
 
     def grad(self, node, g):
-        x, w = node.inputs
+        x, w, *cols = node.inputs  # cols: a cache of x, which takes the whole gradient
         return [apply(self.like(Conv2DBackpropInput), g, w, x),
-                apply(self.like(Conv2DBackpropFilter), x, g, w)]
+                apply(self.like(Conv2DBackpropFilter), x, g, w, *cols), *[None] * len(cols)]
 
 
 def conv2d(x, w, strides=1, padding="valid", dilation=1, groups: int = 1, name=None) -> Node:
@@ -138,7 +158,10 @@ def conv2d(x, w, strides=1, padding="valid", dilation=1, groups: int = 1, name=N
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     op = Conv2D(pair(strides, "strides"), canonical_padding(padding), pair(dilation, "dilation"),
                 int(groups))
-    return apply(op, as_node(x), as_node(w), name=name)
+    x, w = as_node(x), as_node(w)
+    if op.groups > 1:
+        return apply(op, x, w, name=name)
+    return apply(op, x, w, apply(op.like(Im2Col), x, w), name=name)
 
 
 # ------------------------------------------------------------ gradients
@@ -150,10 +173,12 @@ class Conv2DBackpropInput(ConvAttributes):
     convolution, as g @ w^T (one batched matmul) scattered back window by
     window (col2im: a loop over the kh*kw taps). Input 2 only gives x's shape."""
 
+    writes_out = True
+
     def infer(self, g, w, x):
         return x.shape, np.result_type(g.dtype, w.dtype)
 
-    def forward(self, g, w, x):
+    def forward(self, g, w, x, out=None):
         dtype = np.result_type(g, w)
         g, w = g.astype(dtype, copy=False), w.astype(dtype, copy=False)
         kh, kw, cg, cout = w.shape
@@ -163,7 +188,11 @@ class Conv2DBackpropInput(ConvAttributes):
         rows = _rows_layout(cg, kw, wo)
         # Scatter into NHWC, or channels-first (C, N, H, W) when channels are
         # few, so each tap's add runs over contiguous image rows.
-        dxp = np.zeros((n, hp, wp, cin) if rows else (cin, n, hp, wp), dtype)
+        if out is not None and rows and (hp, wp) == (h, width):  # scatter straight into out
+            dxp = out
+            dxp.fill(0)
+        else:
+            dxp = np.zeros((n, hp, wp, cin) if rows else (cin, n, hp, wp), dtype)
         for cs, os in _group_slices(self.groups, cin, cout):
             g2 = g[..., os].reshape(-1, os.stop - os.start)
             if rows:  # (M, out) @ (kh, kw, out, in) -> (kh, kw, M, in)
@@ -177,8 +206,13 @@ class Conv2DBackpropInput(ConvAttributes):
                     index = tap(a, b, (ho, wo), self.strides, self.dilation)
                     target[index] += cols[a, b] if rows else cols[a, b].transpose(1, 2, 3, 0)
         if not rows:
-            dxp = np.ascontiguousarray(dxp.transpose(1, 2, 3, 0))
-        return crop_hw(dxp, pads, (h, width))
+            dxp = dxp.transpose(1, 2, 3, 0)
+        dx = crop_hw(dxp, pads, (h, width))
+        if out is None:
+            return dx if rows else np.ascontiguousarray(dx)
+        if dx is not out:
+            np.copyto(out, dx)
+        return out
 
     def grad(self, node, gg):
         # <conv^T(g, w), z> = <g, conv(z, w)>: linear in g and in w.
@@ -190,16 +224,21 @@ class Conv2DBackpropInput(ConvAttributes):
 @dataclass(frozen=True)
 class Conv2DBackpropFilter(ConvAttributes):
     """dw of Conv2D for input x and output gradient g: im2col(x)^T @ g, one
-    matmul over the windows of x. Input 2 only gives the kernel's shape."""
+    matmul over the windows of x. Input 2 only gives the kernel's shape;
+    input 3, when given, is Im2Col(x, w), the patches Conv2D already made."""
 
-    def infer(self, x, g, w):
+    def infer(self, x, g, w, cols=None):
         return w.shape, np.result_type(x.dtype, g.dtype)
 
-    def forward(self, x, g, w):
+    def forward(self, x, g, w, cols=None):
         dtype = np.result_type(x, g)
         x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
         kh, kw, _, cout = w.shape
         pads, out_hw = self.geometry(x.shape, (kh, kw))
+        if cols is not None:  # one group, patches already made
+            rows = _rows_layout(x.shape[3], kw, out_hw[1])
+            g2 = g.reshape(-1, cout)
+            return (cols.T @ g2 if rows else cols @ g2).reshape(w.shape)
         xp = pad_hw(x, pads)
         parts = []
         for cs, os in _group_slices(self.groups, x.shape[3], cout):
@@ -212,6 +251,83 @@ class Conv2DBackpropFilter(ConvAttributes):
 
     def grad(self, node, gg):
         # <dw(x, g), v> = <g, conv(x, v)>: linear in x and in g.
-        x, g, _ = node.inputs
+        x, g, _, *cols = node.inputs  # cols: a cache of x, which takes the whole gradient
         return [apply(self.like(Conv2DBackpropInput), g, gg, x),
-                apply(self.like(Conv2D), x, gg), None]
+                apply(self.like(Conv2D), x, gg, *cols), None, *[None] * len(cols)]
+
+
+# -------------------------------------------------------------- im2col
+
+
+@dataclass(frozen=True)
+class Im2Col(ConvAttributes):
+    """The patch matrix of x for a kernel shaped like w (one group): one row
+    per output pixel, (N*Ho*Wo, kh*kw*C), or its transpose when
+    `_rows_layout` picks channels-first. Input 1 only gives the kernel's shape."""
+
+    writes_out = True
+
+    def infer(self, x, w):
+        # Lenient: Conv2D, built on this node, reports bad shapes under its own name.
+        dtype = np.result_type(x.dtype, w.dtype)
+        if x.ndim != 4 or w.ndim != 4 or None in (*w.shape[:2], x.shape[3]):
+            return (None, None), dtype
+        (n, _, _, c), (kh, kw) = x.shape, w.shape[:2]
+        try:
+            ho, wo = static_output_hw(x.shape, self.padding, self.window((kh, kw)),
+                                      self.strides, "kernel window")
+        except ShapeError:
+            return (None, None), dtype
+        if wo is None:  # the layout depends on the output width
+            return (None, None), dtype
+        m, k = (None if None in (n, ho) else n * ho * wo), kh * kw * c
+        return ((m, k) if _rows_layout(c, kw, wo) else (k, m)), dtype
+
+    def forward(self, x, w, out=None):
+        x = x.astype(np.result_type(x, w), copy=False)
+        kh, kw = w.shape[:2]
+        pads, out_hw = self.geometry(x.shape, (kh, kw))
+        rows = _rows_layout(x.shape[3], kw, out_hw[1])
+        return patches(pad_hw(x, pads), (kh, kw), out_hw, self.strides, self.dilation, rows, out)
+
+    def grad(self, node, g):
+        x, w = node.inputs
+        return [apply(self.like(Col2Im), g, w, x), None]
+
+
+@dataclass(frozen=True)
+class Col2Im(ConvAttributes):
+    """The adjoint of Im2Col: each patch-matrix entry added back to the pixel
+    of x it was copied from. Inputs 1 and 2 only give the kernel's and x's shapes."""
+
+    writes_out = True
+
+    def infer(self, cols, w, x):
+        return x.shape, np.result_type(cols.dtype, x.dtype)
+
+    def forward(self, cols, w, x, out=None):
+        kh, kw = w.shape[:2]
+        n, h, width, c = x.shape
+        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        rows = _rows_layout(c, kw, wo)
+        dtype = np.result_type(cols, x)
+        padded = any(pads[0] + pads[1])
+        if out is None or padded:
+            dxp = np.zeros((n, h + sum(pads[0]), width + sum(pads[1]), c), dtype)
+        else:
+            dxp = out
+            dxp.fill(0)
+        taps = (cols.reshape(n, ho, wo, kh, kw, c) if rows else
+                cols.reshape(kh, kw, c, n, ho, wo).transpose(3, 4, 5, 0, 1, 2))
+        for a in range(kh):
+            for b in range(kw):
+                dxp[tap(a, b, (ho, wo), self.strides, self.dilation)] += taps[:, :, :, a, b]
+        dx = crop_hw(dxp, pads, (h, width))
+        if out is not None and dx is not out:
+            np.copyto(out, dx)
+            return out
+        return dx
+
+    def grad(self, node, gg):
+        _, w, x = node.inputs
+        return [apply(self.like(Im2Col), gg, w), None, None]

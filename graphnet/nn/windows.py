@@ -120,9 +120,9 @@ def tap(a: int, b: int, out_hw: tuple, strides: tuple, dilation: tuple = (1, 1))
 
 
 def patches(xp: np.ndarray, window: tuple, out_hw: tuple, strides: tuple, dilation: tuple,
-            rows: bool) -> np.ndarray:
+            rows: bool, out: np.ndarray | None = None) -> np.ndarray:
     """Im2col: every window of the padded input as a read-only strided view,
-    copied into a 2-D matrix.
+    copied into a 2-D matrix (into `out`, a C-contiguous buffer, when given).
 
     `rows=True` gives (N*Ho*Wo, kh*kw*C), one row per output pixel; False
     gives its transpose (kh*kw*C, N*Ho*Wo), which copies faster when C*kw is
@@ -134,7 +134,12 @@ def patches(xp: np.ndarray, window: tuple, out_hw: tuple, strides: tuple, dilati
     if rows:
         view = as_strided(xp, (n, ho, wo, kh, kw, c),
                           (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
-        return np.ascontiguousarray(view).reshape(n * ho * wo, kh * kw * c)
-    view = as_strided(xp, (kh, kw, c, n, ho, wo),
-                      (s_h * dh, s_w * dw, s_c, s_n, s_h * sh, s_w * sw), writeable=False)
-    return np.ascontiguousarray(view).reshape(kh * kw * c, n * ho * wo)
+        shape = (n * ho * wo, kh * kw * c)
+    else:
+        view = as_strided(xp, (kh, kw, c, n, ho, wo),
+                          (s_h * dh, s_w * dw, s_c, s_n, s_h * sh, s_w * sw), writeable=False)
+        shape = (kh * kw * c, n * ho * wo)
+    if out is None:
+        return np.ascontiguousarray(view).reshape(shape)
+    np.copyto(out.reshape(view.shape), view)
+    return out

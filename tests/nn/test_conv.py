@@ -109,6 +109,81 @@ def test_second_derivatives(label, x_shape, w_shape, kwargs):
     check_gradients(first_order, list(arrays(x_shape, w_shape)), rtol=1e-4)
 
 
+# label, x shape, kernel shape, conv2d keyword arguments: both im2col layouts
+IM2COL_CASES = [CASES[1], CASES[3], CASES[5], CASES[7], CASES[8]]
+
+
+def _im2col_op(kwargs):
+    from graphnet.nn.conv import Conv2D, Im2Col
+    return gn.nn.conv2d(gn.placeholder((1, 8, 8, 1)), gn.constant(np.ones((1, 1, 1, 1))),
+                        **kwargs).op.like(Im2Col), Conv2D
+
+
+@pytest.mark.parametrize("label, x_shape, w_shape, kwargs", IM2COL_CASES,
+                         ids=[c[0] for c in IM2COL_CASES])
+def test_im2col_matmul_is_the_convolution_and_col2im_its_adjoint(label, x_shape, w_shape, kwargs):
+    from graphnet.nn.conv import Col2Im
+    im2col, _ = _im2col_op(kwargs)
+    x, w = arrays(x_shape, w_shape)
+    cols = im2col.forward(x, w)
+    rows = cols.shape[0] == x_shape[0] * np.prod(conv_reference(x, w, **kwargs).shape[1:3])
+    y = (cols if rows else cols.T) @ w.reshape(-1, w_shape[3])
+    np.testing.assert_allclose(y.reshape(conv_reference(x, w, **kwargs).shape),
+                               conv_reference(x, w, **kwargs), atol=1e-12)
+    buffer = np.full_like(cols, np.nan)
+    assert im2col.forward(x, w, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, cols)
+    # <im2col(x), c> = <x, col2im(c)>
+    c = np.random.default_rng(1).standard_normal(cols.shape)
+    col2im = im2col.like(Col2Im)
+    dx = col2im.forward(c, w, x)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * dx), rtol=1e-12)
+    out = np.full_like(x, np.nan)
+    assert col2im.forward(c, w, x, out=out) is out
+    np.testing.assert_allclose(out, dx, atol=1e-12)
+
+
+@pytest.mark.parametrize("label, x_shape, w_shape, kwargs", IM2COL_CASES[:3],
+                         ids=[c[0] for c in IM2COL_CASES[:3]])
+def test_im2col_and_col2im_gradients(label, x_shape, w_shape, kwargs):
+    from graphnet.graph import apply
+    from graphnet.nn.conv import Col2Im
+    im2col, _ = _im2col_op(kwargs)
+    x, w = arrays(x_shape, w_shape)
+    kernel = gn.constant(w)
+    check_gradients(lambda x: apply(im2col, x, kernel), [x])
+    cols = im2col.forward(x, w)
+    check_gradients(lambda c: apply(im2col.like(Col2Im), c, kernel, gn.constant(x)), [cols])
+
+
+def test_training_step_copies_the_windows_of_x_once():
+    from graphnet.nn.conv import Conv2DBackpropFilter, Im2Col
+    x = gn.placeholder((4, 9, 9, 2), "float64")
+    w = gn.variable(np.ones((3, 3, 2, 3)))
+    y = gn.nn.conv2d(x, w, padding="same")
+    (dw,) = gn.gradients(gn.sum(y * y), [w])
+    assert isinstance(dw.op, Conv2DBackpropFilter) and dw.inputs[3] is y.inputs[2]
+    assert isinstance(y.inputs[2].op, Im2Col)
+
+
+def test_out_buffers_receive_the_results():
+    from graphnet.nn.conv import Conv2DBackpropInput
+    x, w = arrays((2, 6, 7, 3), (3, 3, 3, 4))
+    for kwargs in [{}, dict(padding="same"), dict(groups=1, strides=2)]:
+        y = gn.nn.conv2d(gn.constant(x), gn.constant(w), **kwargs)
+        op = y.op
+        cols = y.inputs[2].op.forward(x, w)
+        expected = op.forward(x, w)
+        out = np.full_like(expected, np.nan)
+        assert op.forward(x, w, cols, out=out) is out
+        np.testing.assert_allclose(out, expected, atol=1e-12)
+        g = np.ones_like(expected)
+        dx = op.like(Conv2DBackpropInput).forward(g, w, x)
+        out = np.full_like(x, np.nan)
+        assert op.like(Conv2DBackpropInput).forward(g, w, x, out=out) is out
+        np.testing.assert_allclose(out, dx, atol=1e-12)
+
+
 def test_identity_1x1_kernel_returns_input():
     x, _ = arrays((2, 4, 5, 3), (1, 1, 1, 1))
     y = run(gn.nn.conv2d(gn.constant(x), gn.constant(np.eye(3)[None, None])))
