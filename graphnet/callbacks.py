@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from graphnet.optim import schedules
+
 
 class Callback:
     """Base class: every hook does nothing."""
@@ -140,31 +142,23 @@ class LearningRateScheduler(Callback):
 
 
 class ReduceLROnPlateau(_Monitor):
-    """Multiply the learning rate by `factor` after `patience` epochs without improvement."""
+    """Multiply the learning rate by `factor` after `patience` epochs without
+    improvement; the rule is `gn.optim.schedules.ReduceLROnPlateau`'s."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4,
                  min_lr=0.0, cooldown=0, mode="auto"):
         super().__init__(monitor, mode, min_delta)
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
-        self.factor, self.patience, self.min_lr, self.cooldown = factor, patience, min_lr, cooldown
-        self.wait = self.cooling = 0
+        self.options = dict(factor=factor, patience=patience, min_delta=min_delta,
+                            cooldown=cooldown, min_lr=min_lr, mode=self.mode)
+        self.rule = None
+
+    def on_train_begin(self, logs=None):
+        self.rule = schedules.ReduceLROnPlateau(self.model.optimizer, **self.options)
 
     def on_epoch_end(self, epoch, logs=None):
-        value = self.current(logs)
-        if self.cooling:
-            self.cooling -= 1
-            self.wait = 0
-        if self.improved(value):
-            self.best, self.wait = value, 0
-        elif not self.cooling:
-            self.wait += 1
-            if self.wait >= self.patience:
-                lr = self.model.learning_rate
-                if lr > self.min_lr:
-                    self.model.learning_rate = max(lr * self.factor, self.min_lr)
-                self.wait, self.cooling = 0, self.cooldown
-        logs["learning_rate"] = self.model.learning_rate
+        logs["learning_rate"] = self.rule.update(self.model.session, self.current(logs))
 
 
 class CSVLogger(Callback):
