@@ -72,6 +72,34 @@ class Trainer:
         return total / steps
 
 
+class TorchTrainer(Trainer):
+    """PyTorch eager with torch.optim.Adam. A subclass builds `model`, `x`,
+    `y`, `loss_fn` and `values` (our initial weights in torch's layout, in
+    `model.parameters()` order)."""
+
+    role = "torch"
+    label = "PyTorch eager"
+    traced = False
+    learning_rate, epsilon = 1e-3, 1e-7  # graphnet's (Keras') Adam defaults
+
+    def reset(self):
+        torch = self.torch
+        with torch.no_grad():
+            for param, value in zip(self.model.parameters(), self.values, strict=True):
+                param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate,
+                                          eps=self.epsilon)
+
+    def step(self, i):
+        start = (i % (len(self.data.x) // self.batch)) * self.batch
+        xb, yb = self.x[start:start + self.batch], self.y[start:start + self.batch]
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+
 @dataclass
 class Timing:
     """A variant's timed samples (seconds per run of `steps` steps) and losses."""

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import graphnet as gn
-from benchmarks.harness import Context, Trainer, compare, profile, timing_section
+from benchmarks.harness import Context, TorchTrainer, Trainer, compare, profile, timing_section
 from benchmarks.numpy_kit import FlatParams, SoftmaxCrossEntropy
 
 BATCH = 64
@@ -194,12 +194,8 @@ def first_max(windows, pooled, mask, free):
         np.greater(free, tap, out=free)  # free and not tap
 
 
-class TorchLeNet(Trainer):
+class TorchLeNet(TorchTrainer):
     """The same network in torch.nn (NCHW), CrossEntropyLoss, torch.optim.Adam."""
-
-    role = "torch"
-    label = "PyTorch eager"
-    traced = False
 
     def __init__(self, torch, data, weights, batch=BATCH):
         self.torch, self.data, self.batch = torch, data, batch
@@ -216,24 +212,6 @@ class TorchLeNet(Trainer):
         self.y = torch.from_numpy(data.y)
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = None
-
-    def reset(self):
-        torch = self.torch
-        with torch.no_grad():
-            for param, value in zip(self.model.parameters(), self.values, strict=True):
-                param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE,
-                                          eps=EPSILON)
-
-    def step(self, i):
-        n = len(self.data.x) // self.batch
-        start = (i % n) * self.batch
-        xb, yb = self.x[start:start + self.batch], self.y[start:start + self.batch]
-        self.optimizer.zero_grad()
-        loss = self.loss_fn(self.model(xb), yb)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
 
 
 def run(ctx: Context) -> list:

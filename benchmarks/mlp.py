@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphnet as gn
-from benchmarks.harness import Trainer
+from benchmarks.harness import TorchTrainer, Trainer
 from benchmarks.numpy_kit import FlatParams, SoftmaxCrossEntropy
 
 LEARNING_RATE = 1e-3
@@ -207,13 +207,9 @@ class BlasFloor(Trainer):
 # --------------------------------------------------------------- PyTorch
 
 
-class TorchMLP(Trainer):
+class TorchMLP(TorchTrainer):
     """PyTorch eager: torch.nn.Sequential of Linear/ReLU, CrossEntropyLoss,
     torch.optim.Adam (default implementation), weights copied from ours."""
-
-    role = "torch"
-    label = "PyTorch eager"
-    traced = False
 
     def __init__(self, torch, data, sizes, batch, weights):
         self.torch, self.data, self.batch, self.weights = torch, data, batch, weights
@@ -225,30 +221,11 @@ class TorchMLP(Trainer):
                 layers.append(nn.ReLU())
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        self.values = [w.T if i % 2 == 0 else w for i, w in enumerate(weights)]
         self.x = torch.from_numpy(data.x)
         self.y = torch.from_numpy(data.y)
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = None
-
-    def reset(self):
-        torch = self.torch
-        with torch.no_grad():
-            for lin, w, b in zip(self.linears, self.weights[0::2], self.weights[1::2],
-                                 strict=True):
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
-                lin.bias.copy_(torch.from_numpy(b))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE,
-                                          eps=EPSILON)
-
-    def step(self, i):
-        n = len(self.data.x) // self.batch
-        start = (i % n) * self.batch
-        xb, yb = self.x[start:start + self.batch], self.y[start:start + self.batch]
-        self.optimizer.zero_grad()
-        loss = self.loss_fn(self.model(xb), yb)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
 
     def parameters(self):
         out = []
