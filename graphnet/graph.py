@@ -47,6 +47,9 @@ class Op:
     writes_out = False
     #: What a plan reports as the kernel that runs this op (`explain()`, diagrams).
     kernel_kind = "numpy"
+    #: Kernel backends, besides NumPy, for which `kernel(backend)` gives a
+    #: kernel of the op's own: ("numba",) for a compiled loop (graphnet/jit.py).
+    backends = ()
 
     @property
     def kind(self) -> str:
@@ -76,9 +79,11 @@ class Op:
         `gradients()` sums each back to its input's shape."""
         return [None] * len(node.inputs)
 
-    def kernel(self):
-        """The callable a plan runs for this op: `forward`, or a fresh object
-        for ops whose kernels keep state per plan step (scratch buffers)."""
+    def kernel(self, backend: str = "numpy"):
+        """The callable a plan runs for this op under kernel `backend`
+        ("numpy" or "numba"): `forward`, a compiled loop for a backend in
+        `backends`, or a fresh object for ops whose kernels keep state per
+        plan step (scratch buffers)."""
         return self.forward
 
     def targets(self, node: Node) -> tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from graphnet.compiler.fetches import flatten, snapshot_aliases
+from graphnet.compiler.kernels import resolve_backend
 from graphnet.compiler.memory import plan_buffers
 from graphnet.compiler.passes import (
     cse,
@@ -52,8 +53,9 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     passes the shapes it feeds and caches one plan per signature). `disable`
     names passes to skip; `optimize=False` skips them all. `verify=True`
     re-checks the graph after every pass (the tests do). `backend` runs fused
-    kernels with "numpy" or "numba" (None: numba when installed, unless the
-    GRAPHNET_BACKEND environment variable says otherwise).
+    kernels, and the ops that have compiled loops of their own (pooling,
+    normalization, ...), with "numpy" or "numba" (None: numba when
+    installed, unless the GRAPHNET_BACKEND environment variable says otherwise).
 
         >>> plan = gn.compile([loss, train], feeds=[x, y], feed_shapes={x: (32, 784)})
         >>> print(plan.explain())
@@ -61,6 +63,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     unknown = set(disable) - set(PASS_NAMES)
     if unknown:
         raise ValueError(f"unknown passes {sorted(unknown)}; the passes are {PASS_NAMES}")
+    backend = resolve_backend(backend)
     outputs, structure = flatten(fetches)
     graph = Graph(outputs)
     snapshots = snapshot_aliases(graph)
@@ -87,7 +90,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         records.append(PassRecord("plan_memory", len(graph), len(graph), (
             f"{len(buffer_of)} steps write into {len(buffers)} preallocated buffers, "
             f"{sum(b.nbytes for b in buffers):,} bytes",)))
-    return Plan(graph, structure, feeds, records, memory=memory)
+    return Plan(graph, structure, feeds, records, memory=memory, backend=backend)
 
 
 def _verify(graph: Graph, name: str):

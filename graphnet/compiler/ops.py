@@ -117,8 +117,9 @@ class Fused(Op):
         outputs = self.output_types()
         return outputs[0] if len(outputs) == 1 else (None, None)
 
-    def kernel(self):
-        """A fresh kernel: each plan step owns its buffers (kernels/__init__.py)."""
+    def kernel(self, backend: str = "numpy"):
+        """A fresh kernel on the op's own backend: each plan step owns its
+        buffers (kernels/__init__.py)."""
         return make_kernel(self)
 
     def forward(self, *values, out=None):

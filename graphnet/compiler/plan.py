@@ -20,8 +20,10 @@ class Plan:
     flat outputs; variables are updated in place.
     """
 
-    def __init__(self, graph: Graph, structure, feeds=None, applied=(), memory=({}, [])):
+    def __init__(self, graph: Graph, structure, feeds=None, applied=(), memory=({}, []),
+                 backend: str = "numpy"):
         self.graph = graph
+        self.backend = backend
         self.structure = structure
         self.outputs = graph.outputs
         self.placeholders = [n for n in graph if isinstance(n.op, Placeholder)]
@@ -31,7 +33,7 @@ class Plan:
             _check_feeds(self.placeholders, feeds)
         self.buffer_of, self.buffers = memory  # from compiler.memory.plan_buffers
         self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
-                                                self.buffer_of)
+                                                self.buffer_of, backend)
         self.source = _source(self.steps, outputs)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
@@ -95,9 +97,10 @@ class Step:
     buffer: str | None = None
 
 
-def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict) -> tuple:
-    """One step per node, and the namespace their code runs in (kernels,
-    constants and the preallocated buffers named in `buffer_of`)."""
+def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
+           backend: str) -> tuple:
+    """One step per node, and the namespace their code runs in (kernels for
+    `backend`, constants and the preallocated buffers named in `buffer_of`)."""
     local = {node: f"t{i}" for i, node in enumerate(graph)}
     feed_index = {n: i for i, n in enumerate(placeholders)}
     var_index = {n: i for i, n in enumerate(variables)}
@@ -116,13 +119,14 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict) -
             code, kind = "None", "group"
         else:
             kernel = f"{node.op.kind}_{name[1:]}"
-            namespace[kernel] = node.op.kernel()
+            namespace[kernel] = node.op.kernel(backend)
             args = [local[i] for i in node.inputs]
             buffer = buffer_of.get(node)
             if buffer is not None:
                 namespace.setdefault(buffer.name, np.empty(buffer.shape, buffer.dtype))
                 args.append(f"out={buffer.name}")
-            code, kind = f"{kernel}({', '.join(args)})", node.op.kernel_kind
+            kind = backend if backend in node.op.backends else node.op.kernel_kind
+            code = f"{kernel}({', '.join(args)})"
         buffer = buffer_of.get(node)
         absorbed = getattr(node.op, "absorbed", ())  # what a fused kernel computes
         steps.append(Step(name, code, (*absorbed, node), kind, buffer and buffer.name))
