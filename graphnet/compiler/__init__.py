@@ -13,6 +13,7 @@ from graphnet.compiler.fetches import flatten, snapshot_aliases
 from graphnet.compiler.kernels import resolve_backend
 from graphnet.compiler.memory import plan_buffers
 from graphnet.compiler.passes import (
+    contiguous_reshapes,
     cse,
     fold_constants,
     fuse_elementwise,
@@ -36,6 +37,7 @@ PIPELINE: list = [
     cse,             # again: simplified nodes often become equal
     fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
     fuse_matmul_bias,  # what is left of x @ W + b -> one kernel, the bias added in place
+    contiguous_reshapes,  # reshapes of a transposed array -> one copy into a planned buffer
 ]
 
 #: What `disable=[...]` accepts: the pipeline's names, "specialize", and

@@ -161,3 +161,23 @@ class MatmulBias(Op):
         out = np.matmul(x, w, out=out)
         out += b
         return out
+
+
+@dataclass(frozen=True)
+class Contiguous(Op):
+    """A copy of x in C order, into a planned buffer: what NumPy would
+    allocate for a reshape of a transposed view, made once."""
+
+    writes_out = True
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def forward(self, x, out=None):
+        if out is None:
+            return np.array(x, order="C", copy=True)
+        np.copyto(out, x)
+        return out
+
+    def grad(self, node, g):
+        return [g]

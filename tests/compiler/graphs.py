@@ -95,12 +95,35 @@ def static_shape_graph():
     return [loss, dw, gn.assign_add(w, -0.05 * dw)], feed
 
 
+def attention_graph(batch: int = 2, seq: int = 3, heads: int = 2, depth: int = 2):
+    """Self-attention with heads split off and merged back (reshapes of
+    transposes), a projection with bias, gradients and an SGD update."""
+    rng = np.random.default_rng(RNG_SEED)
+    width = heads * depth
+    x = gn.placeholder((None, seq, width), "float32", name="x")
+    w = gn.variable(rng.normal(0, 0.5, (width, width)).astype(np.float32), name="w")
+    b = gn.variable(rng.normal(0, 0.1, width).astype(np.float32), name="b")
+
+    def split(t):
+        return gn.transpose(gn.reshape(t, (-1, seq, heads, depth)), (0, 2, 1, 3))
+
+    h = x @ w + b
+    a = gn.nn.attention(split(h), split(x), split(h * 0.5))
+    merged = gn.reshape(gn.transpose(a, (0, 2, 1, 3)), (-1, seq, width))
+    loss = gn.mean(gn.square(merged @ w + b))
+    dw, db = gn.gradients(loss, [w, b])
+    train = gn.group([gn.assign_sub(w, 0.1 * dw), gn.assign_sub(b, 0.1 * db)])
+    feed = {x: rng.normal(size=(batch, seq, width)).astype(np.float32)}
+    return [loss, merged, db, train], feed
+
+
 GRAPHS = {
     "mlp_sgd": lambda: mlp_training_step(momentum=False),
     "mlp_momentum": lambda: mlp_training_step(momentum=True),
     "softmax_xent": softmax_cross_entropy_graph,
     "broadcasting": broadcasting_graph,
     "static": static_shape_graph,
+    "attention": attention_graph,
 }
 
 

@@ -1,10 +1,10 @@
-"""fuse_matmul_bias (graphnet/compiler/passes/patterns.py)."""
+"""fuse_matmul_bias and contiguous_reshapes (graphnet/compiler/passes/patterns.py)."""
 
 import numpy as np
 import pytest
 
 import graphnet as gn
-from graphnet.compiler.ops import MatmulBias
+from graphnet.compiler.ops import Contiguous, MatmulBias
 
 from .graphs import GRAPHS, assert_same_results, only
 
@@ -13,6 +13,7 @@ from .graphs import GRAPHS, assert_same_results, only
 def test_pattern_changes_no_result(name):
     fetches, feed = GRAPHS[name]()
     assert_same_results(fetches, feed, steps=3, disable=only("specialize", "fuse_matmul_bias"))
+    assert_same_results(fetches, feed, steps=2, disable=only("specialize", "contiguous_reshapes"))
 
 
 def kinds(plan) -> list:
@@ -53,3 +54,25 @@ def test_a_bias_of_another_dtype_is_left_alone():
     w = gn.variable(np.ones((3, 2), np.float32), name="w")
     b = gn.variable(np.zeros(2), name="b")  # float64
     assert MatmulBias not in kinds(gn.compile(x @ w + b))
+
+
+def test_reshapes_of_one_transpose_share_one_copy_into_planned_memory():
+    x = gn.placeholder((2, 3, 4, 5), "float32", name="x")
+    t = gn.transpose(x, (0, 2, 1, 3))
+    flat, rows = gn.reshape(t, (2, 4, 15)), gn.reshape(t, (8, 15))
+    plan = gn.compile([flat * 2.0, rows + 1.0])
+    copies = [s for s in plan.steps if isinstance(s.nodes[-1].op, Contiguous)]
+    assert len(copies) == 1 and copies[0].buffer is not None
+    assert "copied once" in plan.explain()
+    value = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)
+    got_flat, got_rows = plan([value], [])
+    np.testing.assert_array_equal(got_flat, value.transpose(0, 2, 1, 3).reshape(2, 4, 15) * 2)
+    np.testing.assert_array_equal(got_rows, value.transpose(0, 2, 1, 3).reshape(8, 15) + 1)
+
+
+@pytest.mark.parametrize("x_shape, target", [((2, 1, 4), (8,)), ((2, 3, 4), (3, 2, 2, 2))])
+def test_a_reshape_numpy_can_do_as_a_view_gets_no_copy(x_shape, target):
+    """Moving a size-1 axis, or splitting the last axis, needs no copy."""
+    x = gn.placeholder(x_shape, "float32", name="x")
+    plan = gn.compile(gn.reshape(gn.transpose(x, (1, 0, 2)), target) * 2.0)
+    assert Contiguous not in kinds(plan)
