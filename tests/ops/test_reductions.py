@@ -83,3 +83,23 @@ def test_ties_share_the_gradient(op):
 def test_bad_axes_raise_at_build_time(axis):
     with pytest.raises(gn.ShapeError):
         gn.sum(gn.placeholder((2, 3, 4)), axis=axis)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape, axis", [((50, 7, 6), (0, 1)), ((300, 3), 0),
+                                         ((4, 5, 6, 2), (0, 1, 2))])
+def test_sum_over_leading_axes_as_a_matrix_product(shape, axis, keepdims, dtype):
+    """The plan's kernel for a bias gradient's sum (ones @ x) agrees with np.sum,
+    into a planned buffer and as a fresh array, and for a non-contiguous view."""
+    x = gn.placeholder(shape, dtype)
+    value = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    expected = np.sum(value.astype(np.float64), axis=axis, keepdims=keepdims)
+    total = gn.sum(x, axis=axis, keepdims=keepdims)
+    flipped = gn.sum(x[::-1], axis=axis, keepdims=keepdims)  # a strided view
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for optimize in (True, False):
+        plan = gn.compile([total, flipped], feeds=[x], optimize=optimize)
+        for result in plan([value], []):
+            assert result.dtype == dtype and result.shape == expected.shape
+            np.testing.assert_allclose(result, expected, rtol=tol, atol=tol * 10)
