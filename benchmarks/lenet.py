@@ -20,6 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import graphnet as gn
 from benchmarks.harness import Context, TorchTrainer, Trainer, compare, profile, timing_section
 from benchmarks.numpy_kit import FlatParams, SoftmaxCrossEntropy
+from graphnet.compiler.kernels import numba_available
 
 BATCH = 64
 STEPS = 50
@@ -32,13 +33,16 @@ def _images(data, i, batch):
 
 
 class GraphnetLeNet(Trainer):
-    """gn.layers called on placeholders, one compiled plan, a plain loop."""
+    """gn.layers called on placeholders, one compiled plan, a plain loop;
+    `backend="numpy"` keeps Numba's loops out (the plan NumPy alone runs)."""
 
     role = "graphnet"
     label = "graphnet plan (gn.layers)"
 
-    def __init__(self, data, batch=BATCH):
+    def __init__(self, data, batch=BATCH, backend=None):
         self.data, self.batch = data, batch
+        if backend == "numpy":
+            self.role, self.label = "graphnet_numpy", "graphnet plan, NumPy backend"
         gn.random.seed(0)
         L = gn.layers
         layers = [L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPool2D(2),
@@ -55,7 +59,7 @@ class GraphnetLeNet(Trainer):
         self.params = [w for layer in layers for w in layer.weights]
         self.weights = [np.array(p.op.initial_value) for p in self.params]
         self.variables = self.params + optimizer.variables()
-        self.plan = gn.compile([loss, train], feeds=[self.x, self.y],
+        self.plan = gn.compile([loss, train], feeds=[self.x, self.y], backend=backend,
                                feed_shapes={self.x: (batch, 28, 28, 1), self.y: (batch,)})
         self.session = gn.Session()
 
@@ -221,6 +225,8 @@ def run(ctx: Context) -> list:
     batch = 16 if ctx.quick else BATCH  # quick: a tiny batch, for smoke runs
     graphnet = GraphnetLeNet(data, batch)
     trainers = [graphnet, NumpyLeNet(data, graphnet.weights, batch)]
+    if numba_available():
+        trainers.insert(1, GraphnetLeNet(data, batch, backend="numpy"))
     if ctx.torch:
         trainers.append(TorchLeNet(ctx.torch, data, graphnet.weights, batch))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=3 if ctx.quick else 10,

@@ -19,6 +19,7 @@ import numpy as np
 
 import graphnet as gn
 from benchmarks.harness import Context, Trainer, compare, profile, timing_section
+from graphnet.compiler.kernels import numba_available
 
 D_MODEL, HEADS, FFN, SEQ, BATCH = 128, 4, 512, 64, 32
 STEPS = 20
@@ -89,7 +90,7 @@ class GraphnetBlock(Trainer):
 
     role = "graphnet"
 
-    def __init__(self, batches, weights):
+    def __init__(self, batches, weights, backend=None):
         self.inputs, self.targets = batches
         self.weights = weights
         self.x = gn.placeholder((None, SEQ, D_MODEL), "float32", name="x")
@@ -100,12 +101,14 @@ class GraphnetBlock(Trainer):
         except (AttributeError, TypeError):  # no such layer (yet), or another API
             out, self.named = block_from_ops(self.x, weights)
             self.label = "graphnet plan (graph ops)"
+        if backend == "numpy":
+            self.role, self.label = "graphnet_numpy", "graphnet plan, NumPy backend"
         loss = gn.mean(gn.square(out - self.t))
         optimizer = gn.optim.Adam(LEARNING_RATE, epsilon=EPSILON)
         train = optimizer.minimize(loss, var_list=list(self.named.values()))
         self.variables = list(self.named.values()) + optimizer.variables()
         shape = self.inputs.shape[1:]
-        self.plan = gn.compile([loss, train], feeds=[self.x, self.t],
+        self.plan = gn.compile([loss, train], feeds=[self.x, self.t], backend=backend,
                                feed_shapes={self.x: shape, self.t: shape})
         self.session = gn.Session()
 
@@ -207,6 +210,8 @@ def run(ctx: Context) -> list:
     batches, weights = make_batches(batch), initial_weights()
     graphnet = GraphnetBlock(batches, weights)
     trainers = [graphnet]
+    if numba_available():
+        trainers.append(GraphnetBlock(batches, weights, backend="numpy"))
     if ctx.torch:
         trainers.append(TorchBlock(ctx.torch, batches, weights))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=2 if ctx.quick else 5,
