@@ -1,4 +1,9 @@
-"""Activation functions and (log-)softmax over any axis."""
+"""Activation functions and (log-)softmax over any axis.
+
+Under the numba backend, softmax over the last axis and its backward
+(SoftmaxGrad) run compiled row loops. Softmax keeps NumPy's exp between
+them: SIMD in NumPy, about 5x faster than the scalar exp a loop calls.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphnet.graph import Node, Op, apply, as_node
+from graphnet.jit import loop
 from graphnet.ops.elementwise import (
     add,
     erf,
@@ -130,6 +136,7 @@ def gelu(x, approximate: bool = False, name=None) -> Node:
 @dataclass(frozen=True)
 class Softmax(Op):
     writes_out = True
+    backends = ("numba",)
 
     axis: int = -1
 
@@ -143,10 +150,99 @@ class Softmax(Op):
         out /= out.sum(axis=self.axis, keepdims=True)
         return out
 
+    def kernel(self, backend="numpy"):
+        return self._loop if backend == "numba" else self.forward
+
+    def _loop(self, x, out=None):
+        """forward over rows of the last axis: loops for the max and the sum
+        around NumPy's exp, in place in `out`."""
+        if not _rows_fit(self.axis, x):
+            return self.forward(x, out=out)
+        out = np.empty(x.shape, x.dtype) if out is None else out
+        rows = out.reshape(-1, x.shape[-1])
+        _subtract_row_max(x.reshape(rows.shape), rows)
+        np.exp(rows, out=rows)
+        _divide_by_row_sum(rows)
+        return out
+
     def grad(self, node, g):
-        # d softmax: y * (g - sum(g * y))
-        dot = sum(multiply(g, node), axis=self.axis, keepdims=True)
-        return [multiply(node, subtract(g, dot))]
+        return [apply(SoftmaxGrad(self.axis), g, node)]
+
+
+@dataclass(frozen=True)
+class SoftmaxGrad(Op):
+    """Softmax's backward in one kernel: y * (g - sum(g * y, axis)) for
+    y = softmax(x) and the output gradient g (inputs g, y)."""
+
+    writes_out = True
+    backends = ("numba",)
+
+    axis: int = -1
+
+    def infer(self, g, y):
+        return y.shape, y.dtype
+
+    def forward(self, g, y, out=None):
+        dot = np.multiply(g, y, out=out).sum(axis=self.axis, keepdims=True)
+        out = np.subtract(g, dot, out=out)
+        out *= y
+        return out
+
+    def kernel(self, backend="numpy"):
+        return self._loop if backend == "numba" else self.forward
+
+    def _loop(self, g, y, out=None):
+        """forward by `_softmax_grad_rows` when `axis` is the last."""
+        if not _rows_fit(self.axis, y, g):
+            return self.forward(g, y, out=out)
+        out = np.empty(y.shape, y.dtype) if out is None else out
+        shape = (-1, y.shape[-1])
+        _softmax_grad_rows(g.reshape(shape), y.reshape(shape), out.reshape(shape))
+        return out
+
+    def grad(self, node, gg):
+        # linear in g, so d/dg is the op itself; d/dy = gg * (g - sum(g y)) - g * sum(gg y)
+        g, y = node.inputs
+        dy = subtract(multiply(gg, subtract(g, sum(multiply(g, y), self.axis, keepdims=True))),
+                      multiply(g, sum(multiply(gg, y), self.axis, keepdims=True)))
+        return [apply(SoftmaxGrad(self.axis), gg, y), dy]
+
+
+def _rows_fit(axis: int, x: np.ndarray, *others: np.ndarray) -> bool:
+    """True when the row loops can run: over the last axis, float32 or float64."""
+    return (axis % x.ndim == x.ndim - 1 and x.size > 0 and x.dtype in (np.float32, np.float64)
+            and all(a.shape == x.shape and a.dtype == x.dtype for a in others))
+
+
+@loop(fastmath=False)   # IEEE infinities: -inf logits (masks) give 0
+def _subtract_row_max(x, out):
+    for i in range(x.shape[0]):
+        top = x[i, 0]
+        for j in range(1, x.shape[1]):
+            top = max(top, x[i, j])
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] - top
+
+
+@loop
+def _divide_by_row_sum(x):
+    for i in range(x.shape[0]):
+        total = x.dtype.type(0)
+        for j in range(x.shape[1]):
+            total += x[i, j]
+        scale = x.dtype.type(1) / total
+        for j in range(x.shape[1]):
+            x[i, j] *= scale
+
+
+@loop
+def _softmax_grad_rows(g, y, out):
+    for i in range(y.shape[0]):
+        dot = y.dtype.type(0)
+        for j in range(y.shape[1]):
+            dot += g[i, j] * y[i, j]
+        for j in range(y.shape[1]):
+            out[i, j] = y[i, j] * (g[i, j] - dot)
 
 
 def softmax(x, axis: int = -1, name=None) -> Node:

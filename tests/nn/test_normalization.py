@@ -170,3 +170,56 @@ def test_moments_match_numpy():
     mean, var = run(list(gn.nn.moments(gn.constant(x), axis=0)))
     np.testing.assert_allclose(mean, x.mean(0))
     np.testing.assert_allclose(var, x.var(0))
+
+
+# ------------------------------------------------ compiled loops (numba)
+
+NORMALIZE_KINDS = {"normalize", "normalize_grad", "normalize_gamma_grad"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, axis, param_shape", [
+    ((5, 7), -1, (7,)),
+    ((4, 3, 16), -1, (16,)),
+    ((4, 3, 16), -1, (1, 1, 16)),      # parameters with leading 1s
+    ((3, 4, 5, 6), (2, 3), (5, 6)),    # two normalized axes
+    ((3, 5, 6), (1, 2), (6,)),         # parameters broadcast over a normalized axis
+    ((6, 4, 3), (0, 1), (3,)),         # batch norm layout: the loops leave it to NumPy
+])
+def test_numba_loops_match_numpy(shape, axis, param_shape, dtype):
+    """Layer norm and its two backward ops under the numba backend agree with
+    the NumPy kernels, and the plan runs them as numba steps."""
+    pytest.importorskip("numba")
+    x = gn.placeholder(shape, dtype)
+    gamma = gn.placeholder(param_shape, dtype)
+    beta = gn.placeholder(param_shape, dtype)
+    weights = gn.constant(normal(*shape, seed=3), dtype)
+    y = gn.nn.layer_norm(x, gamma, beta, axis=axis)
+    fetches = [y, *gn.gradients(gn.sum(y * weights), [x, gamma, beta])]
+    feed = {x: (normal(*shape) * 3 + 5).astype(dtype),
+            gamma: normal(*param_shape, seed=1).astype(dtype),
+            beta: normal(*param_shape, seed=2).astype(dtype)}
+    values = {}
+    for backend in ("numpy", "numba"):
+        plan = gn.compile(fetches, feeds=list(feed), backend=backend, disable=["fuse_elementwise"])
+        kinds = {s.nodes[-1].op.kind: s.kernel for s in plan.steps}
+        assert {kinds[k] for k in NORMALIZE_KINDS} == {backend}
+        values[backend] = gn.Session().run(plan, feed)
+    tight = dtype == "float64"
+    for got, expected in zip(values["numba"], values["numpy"], strict=True):
+        assert got.dtype == expected.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-10 if tight else 1e-4,
+                                   atol=1e-10 if tight else 1e-4)
+
+
+def test_numba_kernels_take_strided_inputs_and_no_out_buffer():
+    pytest.importorskip("numba")
+    from graphnet.nn.normalization import NormalizeGammaGrad, NormalizeGrad
+    x = normal(8, 6).astype(np.float32).T          # (6, 8), not contiguous
+    g = normal(8, 6, seed=1).astype(np.float32).T
+    gamma, beta = normal(8, seed=2).astype(np.float32), normal(8, seed=3).astype(np.float32)
+    for op, args in [(Normalize((1,), 1e-5), (x, gamma, beta)),
+                     (NormalizeGrad((1,), 1e-5), (x, gamma, g)),
+                     (NormalizeGammaGrad((1,), 1e-5), (x, g, gamma))]:
+        np.testing.assert_allclose(op.kernel("numba")(*args), op.forward(*args),
+                                   rtol=1e-5, atol=1e-5, err_msg=op.kind)

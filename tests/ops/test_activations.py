@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from graphnet.graph import apply
+from graphnet.ops.activations import Softmax, SoftmaxGrad
+from graphnet.testing import check_gradients
 
 from .optable import (
     Inputs,
@@ -107,3 +110,58 @@ def test_softmax_rows_sum_to_one_on_any_axis():
     for axis in (0, 1, 2, -1):
         total = gn.Session().run(gn.sum(gn.softmax(x, axis=axis), axis=axis))
         np.testing.assert_allclose(total, 1.0)
+
+
+# ------------------------------------------------ softmax's backward op
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_grad_op_gradients(axis):
+    """SoftmaxGrad(g, y) = y * (g - sum(g * y)) for any y, and its own gradients."""
+    g, y = R.normal(3, 5), R.uniform(0.1, 1.0, 3, 5)
+    value = gn.Session().run(apply(SoftmaxGrad(axis), gn.constant(g), gn.constant(y)))
+    np.testing.assert_allclose(value, y * (g - (g * y).sum(axis, keepdims=True)), rtol=1e-12)
+    check_gradients(lambda g, y: apply(SoftmaxGrad(axis), g, y), [g, y])
+
+
+# ------------------------------------------------ compiled loops (numba)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("x, axis", [
+    (R.normal(5), -1),
+    (R.normal(3, 7), -1),
+    (R.normal(2, 3, 4, 64) * 30, -1),
+    (np.tile(LARGE, (3, 1)), -1),                        # large |x|
+    (np.array([[-np.inf, 0.0, 1.0], [2.0, -np.inf, -np.inf]]), -1),  # -inf: masked
+    (R.normal(4, 6), 0),                                 # not the last axis: NumPy
+])
+def test_numba_softmax_loops_match_numpy(x, axis, dtype):
+    """Softmax and SoftmaxGrad under the numba backend agree with the NumPy
+    kernels, give finite values, and the plan runs them as numba steps."""
+    pytest.importorskip("numba")
+    node = gn.placeholder(x.shape, dtype)
+    y = gn.softmax(node, axis=axis)
+    weights = gn.constant(R.normal(*x.shape), dtype)
+    fetches = [y, *gn.gradients(gn.sum(y * weights), [node])]
+    values = {}
+    for backend in ("numpy", "numba"):
+        plan = gn.compile(fetches, feeds=[node], backend=backend, disable=["fuse_elementwise"])
+        kinds = {s.nodes[-1].op.kind: s.kernel for s in plan.steps}
+        assert kinds["softmax"] == kinds["softmax_grad"] == backend
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            values[backend] = gn.Session().run(plan, {node: x.astype(dtype)})
+    tight = dtype == "float64"
+    for got, expected in zip(values["numba"], values["numpy"], strict=True):
+        assert got.dtype == expected.dtype == dtype and np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, expected, rtol=1e-12 if tight else 1e-5,
+                                   atol=1e-12 if tight else 1e-6)
+
+
+def test_numba_softmax_kernels_take_strided_inputs_and_no_out_buffer():
+    pytest.importorskip("numba")
+    x, g = R.normal(8, 6).astype(np.float32).T, R.normal(8, 6).astype(np.float32).T
+    y = Softmax(1).forward(x)
+    for op, args in [(Softmax(1), (x,)), (SoftmaxGrad(1), (g, y))]:
+        np.testing.assert_allclose(op.kernel("numba")(*args), op.forward(*args),
+                                   rtol=1e-6, atol=1e-7, err_msg=op.kind)
