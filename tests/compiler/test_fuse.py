@@ -202,6 +202,33 @@ def test_values_used_after_the_group_leave_it_as_outputs():
     assert {n.name for n in outputs} >= {a.name, r.name}
 
 
+def test_cheap_values_are_recomputed_by_the_gradient_kernel_not_stored():
+    """GELU's forward kernel hands its gradient kernel erf(...) and the
+    activation only: h + b, h * 0.5, h * 0.707 and erf + 1 are recomputed
+    there, reading the bias (updated after every read) and the matmul output."""
+    rng = np.random.default_rng(0)
+    x = gn.placeholder((16, 8), "float32", name="x")
+    w = gn.variable(rng.standard_normal((8, 64)).astype(np.float32), name="w")
+    b = gn.variable(rng.standard_normal(64).astype(np.float32), name="b")
+    loss = gn.mean(gn.square(gn.gelu(x @ w + b)))
+    train = gn.optim.SGD(0.1).minimize(loss)
+    feed = {x: rng.standard_normal((16, 8)).astype(np.float32)}
+    plan = assert_fusion_changes_nothing([loss, train], feed)
+    exported = {n.name.rsplit("/", 1)[-1] for n in plan.graph if isinstance(n.op, FusedOutput)}
+    assert exported == {"erf", "gelu", "square"}  # the mean reads the square
+    assert "cheap values recomputed where read" in plan.explain()
+
+
+def test_a_cheap_value_of_unknown_size_is_stored_not_recomputed():
+    x = gn.placeholder((None, 4), name="x")
+    h = x * 0.5
+    out = gn.sum(gn.exp(h) + h)
+    (dx,) = gn.gradients(out, [x])
+    plan = assert_fusion_changes_nothing([out, dx], {x: np.ones((3, 4), np.float32)},
+                                         feed_shapes=None)
+    assert "recomputed" not in plan.explain()
+
+
 def test_views_of_an_assigned_variable_keep_its_update_out_of_the_kernel():
     v = gn.variable(np.arange(4, dtype=np.float32).reshape(2, 2), name="v")
     update = gn.assign(v, gn.transpose(v) * 2.0 + 1.0)  # must read v whole first

@@ -19,7 +19,11 @@ the kernel) and when
 
 Each group of two or more nodes becomes one `Fused` node (compiler/ops.py)
 whose program lists the absorbed ops; values used outside it leave as its
-outputs, scalar constants become typed literals of the program. An
+outputs, scalar constants become typed literals of the program. A member
+that other kernels would read back, but that is one cheap op away from an
+array they can read anyway (`h * 0.5`, `h + bias` in a GELU that its
+gradient kernel needs), is computed again by those kernels instead of
+written out (`_recompute_cheap_exports`): a full-size write and read saved. An
 optimizer's update of one variable (slot updates and parameter update)
 becomes one kernel that writes all of them in place. Random ops and every
 other op stay as they are.
@@ -36,12 +40,13 @@ import numpy as np
 from graphnet.compiler.kernels import cost, numba_backend, resolve_backend
 from graphnet.compiler.kernels.program import Instr
 from graphnet.compiler.ops import Fused, FusedOutput
-from graphnet.compiler.rewrite import aliases, clone, is_group, note, plural
+from graphnet.compiler.rewrite import aliases, clone, is_group, make, note, plural, rebuild
 from graphnet.graph import Constant, Graph, Node, Variable
 from graphnet.ops import activations as act
 from graphnet.ops import elementwise as ew
 from graphnet.ops.shape import Cast
 from graphnet.ops.state import Assignment
+from graphnet.shapes import is_static
 
 # ----------------------------------------------------------- what fuses
 
@@ -190,6 +195,80 @@ def _join(node: Node, producers: list, position: dict, group_of: dict, readers: 
     return group
 
 
+# ------------------------------------------------------ recomputation
+
+#: Ops cheap enough to compute twice rather than store and read back.
+CHEAP = (ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Neg)
+
+
+def _recompute_cheap_exports(graph: Graph) -> tuple:
+    """(graph, its groups) once no kernel exports a cheap member to other
+    kernels: each such member is cloned for the groups that read it, and
+    the graph regrouped (an export moves down the chain, `h * 0.5` -> `h`
+    -> the matmul output, so this repeats a few times at most)."""
+    recomputed = 0
+    while True:
+        groups = find_groups(graph)
+        rewire = _cheap_exports(graph, groups)
+        if not rewire:
+            if recomputed:
+                note(f"{plural(recomputed, 'cheap value')} recomputed where read, not stored")
+            return graph, groups
+        graph, clones = _clone_for_users(graph, rewire)
+        recomputed += clones
+
+
+def _cheap_exports(graph: Graph, groups: list) -> dict:
+    """{user id: {member id: key of the user's group}} for members worth
+    recomputing: a cheap op of one full-size array (other inputs scalars or
+    small broadcast arrays), not fetched, not its kernel's result, and read
+    outside its group only by fusible nodes. (A clone may read a variable
+    that is updated: the graph orders updates after every read.)"""
+    member_of = {m: g for g in groups for m in g.members}
+    users, fetched = graph.consumers(), set(graph.outputs)
+    rewire: dict = {}
+    for group in groups:
+        for m in group.members[:-1]:
+            outside = [u for u in users[m] if member_of.get(u) is not group]
+            if (not outside or m in fetched or not isinstance(m.op, CHEAP)
+                    or not all(fusible(u) for u in outside) or not _one_full_input(m)):
+                continue
+            for u in outside:
+                key = id(member_of[u]) if u in member_of else u.id
+                rewire.setdefault(u.id, {})[m.id] = key
+    return rewire
+
+
+def _one_full_input(node: Node) -> bool:
+    """One input of node's size; the others at most 1/16 of it (a bias, a
+    scalar). Sizes must be known."""
+    if not all(is_static(n.shape) for n in (node, *node.inputs)):
+        return False
+    size = int(np.prod(node.shape))
+    sizes = sorted(int(np.prod(i.shape)) for i in node.inputs)
+    return sizes[-1] == size and all(16 * n <= size for n in sizes[:-1])
+
+
+def _clone_for_users(graph: Graph, rewire: dict) -> tuple:
+    """(graph, number of clones): each user in `rewire` reads its own
+    group's clone of the members named there."""
+    clones: dict = {}
+
+    def visit(node: Node):
+        wanted = rewire.get(node.id)
+        if not wanted:
+            return None
+        inputs = []
+        for inp in node.inputs:
+            key = (inp.id, wanted.get(inp.id))
+            if key[1] is not None and key not in clones:
+                clones[key] = make(inp.op, inp.inputs, like=inp, suffix="recomputed")
+            inputs.append(clones.get(key, inp))
+        return make(node.op, inputs, like=node)
+
+    return rebuild(graph, visit), len(clones)
+
+
 # ------------------------------------------------------------ rewriting
 
 
@@ -197,7 +276,7 @@ def fuse_elementwise(graph: Graph, backend: str | None = None) -> Graph:
     """One kernel per group of elementwise nodes; `backend` "numpy" or
     "numba" (None: numba when installed, see kernels.resolve_backend)."""
     backend = resolve_backend(backend)
-    groups = find_groups(graph)
+    graph, groups = _recompute_cheap_exports(graph)
     if not groups:
         return graph
     root_of = {g.members[-1]: g for g in groups}
