@@ -13,6 +13,11 @@ through Conv2D's gradient, to Conv2DBackpropFilter: a training step copies
 the windows of x once. `cols` is a cache of x, not a separate argument: the
 ops give x its whole gradient and `cols` none.
 
+Under the numba backend, Conv2DBackpropInput and Col2Im scatter the patch
+matrix back onto the image with a compiled loop (graphnet/jit.py; one per
+im2col layout) instead of kh*kw strided NumPy adds, a cache-sized chunk of
+images at a time; the matmuls stay BLAS calls (loops measured no faster).
+
 Like TensorFlow, the kernel is applied as a cross-correlation (no flip).
 """
 
@@ -24,6 +29,7 @@ import numpy as np
 
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
+from graphnet.jit import loop
 from graphnet.nn.windows import (
     canonical_padding,
     check_nhwc,
@@ -63,6 +69,9 @@ class ConvAttributes(Op):
         """The op of class `op_class` with these same attributes."""
         return op_class(**self.attributes())
 
+    def kernel(self, backend="numpy"):
+        return self.forward_loop if backend in self.backends else self.forward
+
 
 def _rows_layout(channels: int, kw: int, out_w: int) -> bool:
     """Im2col layout: one row per output pixel unless the windows' contiguous
@@ -75,6 +84,78 @@ def _group_slices(groups: int, cin: int, cout: int):
     """(input-channel slice, output-channel slice) per group."""
     cg, og = cin // groups, cout // groups
     return [(slice(i * cg, (i + 1) * cg), slice(i * og, (i + 1) * og)) for i in range(groups)]
+
+
+def _zeroed(out, shape: tuple, dtype) -> np.ndarray:
+    """`out` (the plan's buffer) filled with zeros, or a new array of zeros."""
+    if out is None:
+        return np.zeros(shape, dtype)
+    out.fill(0)
+    return out
+
+
+#: Values of the patch matrix that Conv2DBackpropInput's loop makes at a time
+#: (512 KiB of float32): the scatter then reads them from cache.
+CHUNK = 1 << 17
+
+
+@loop
+def _col2im(cols, strides, dilation, offsets, c0, out):
+    """out[n, s*i + d*a - top, s*j + d*b - left, c0 + c] += cols[n, i, j, a, b, c]
+    for every tap inside out: the adjoint of im2col (cols and out C-contiguous).
+
+    With dilation 1 along W and all channels in one group, a window row's
+    kw*C values are contiguous in out as in cols: one slice add each. Slices,
+    not an index loop: Numba wraps negative indices, and with that select in
+    the addresses LLVM vectorizes the loop with slow gathers and scatters."""
+    nb, ho, wo, kh, kw, cg = cols.shape
+    _, h, w, channels = out.shape
+    runs = cols.reshape(nb, ho, wo, kh, kw * cg)
+    rows = out.reshape(nb, h, w * channels)
+    contiguous = dilation[1] == 1 and cg == channels
+    for n in range(nb):
+        for i in range(ho):
+            for a in range(kh):
+                r = i * strides[0] + a * dilation[0] - offsets[0]
+                if r < 0 or r >= h:
+                    continue
+                for j in range(wo):
+                    q0 = j * strides[1] - offsets[1]   # the column of tap b = 0
+                    if contiguous:
+                        lo, hi = max(0, -q0), min(kw, w - q0)
+                        if lo < hi:
+                            run = rows[n, r, (q0 + lo) * cg:(q0 + hi) * cg]
+                            run += runs[n, i, j, a, lo * cg:hi * cg]
+                        continue
+                    for b in range(kw):
+                        q = q0 + b * dilation[1]
+                        if 0 <= q < w:
+                            pixel = out[n, r, q, c0:c0 + cg]
+                            pixel += cols[n, i, j, a, b]
+
+
+@loop
+def _col2im_channels_first(cols, strides, dilation, offsets, c0, out):
+    """`_col2im` for cols laid out (kh, kw, C, N, Ho, Wo), the layout for few
+    channels: each (a, b, c, n, i) adds a run of Wo values to a row of out
+    (contiguous for one channel and stride 1)."""
+    kh, kw, cg, nb, ho, wo = cols.shape
+    _, h, w, _ = out.shape
+    for a in range(kh):
+        for b in range(kw):
+            q0 = b * dilation[1] - offsets[1]   # the column of window j = 0
+            j_lo = max(0, (strides[1] - 1 - q0) // strides[1])
+            j_hi = min(wo, (w - 1 - q0) // strides[1] + 1)
+            if j_lo >= j_hi:
+                continue
+            q_lo, q_hi = q0 + j_lo * strides[1], q0 + (j_hi - 1) * strides[1] + 1
+            for c in range(cg):
+                for n in range(nb):
+                    for i in range(ho):
+                        r = i * strides[0] + a * dilation[0] - offsets[0]
+                        if 0 <= r < h:
+                            run = out[n, r, q_lo:q_hi:strides[1], c0 + c]
+                            run += cols[a, b, c, n, i, j_lo:j_hi]
 
 
 # ------------------------------------------------------------- forward
@@ -171,9 +252,12 @@ def conv2d(x, w, strides=1, padding="valid", dilation=1, groups: int = 1, name=N
 class Conv2DBackpropInput(ConvAttributes):
     """dx of Conv2D for output gradient g and kernel w: the transposed
     convolution, as g @ w^T (one batched matmul) scattered back window by
-    window (col2im: a loop over the kh*kw taps). Input 2 only gives x's shape."""
+    window (col2im: a loop over the kh*kw taps). Input 2 only gives x's shape.
+    Under numba, the matmul runs a chunk of images at a time, each scattered
+    by a loop while in cache."""
 
     writes_out = True
+    backends = ("numba",)
 
     def infer(self, g, w, x):
         return x.shape, np.result_type(g.dtype, w.dtype)
@@ -212,6 +296,33 @@ class Conv2DBackpropInput(ConvAttributes):
             return dx if rows else np.ascontiguousarray(dx)
         if dx is not out:
             np.copyto(out, dx)
+        return out
+
+    def forward_loop(self, g, w, x, out=None):
+        dtype = np.result_type(g, w)
+        g, w = g.astype(dtype, copy=False), w.astype(dtype, copy=False)
+        kh, kw, cg, cout = w.shape
+        n = x.shape[0]
+        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        out = _zeroed(out, x.shape, dtype)
+        offsets = (pads[0][0], pads[1][0])
+        rows = _rows_layout(cg, kw, wo)
+        images = max(1, CHUNK // (ho * wo * kh * kw * cg))   # per matmul
+        buffer = np.empty(images * ho * wo * kh * kw * cg, dtype)
+        for cs, os in _group_slices(self.groups, x.shape[3], cout):
+            w2 = w[..., os].reshape(-1, os.stop - os.start)   # (kh*kw*in, out)
+            for start in range(0, n, images):
+                g2 = g[start:start + images, ..., os].reshape(-1, os.stop - os.start)
+                cols = buffer[:len(g2) * len(w2)]
+                target = out[start:start + images]
+                if rows:    # (M, out) @ (out, kh*kw*in) -> (n, ho, wo, kh, kw, in)
+                    np.matmul(g2, w2.T, out=cols.reshape(len(g2), -1))
+                    _col2im(cols.reshape(-1, ho, wo, kh, kw, cg), self.strides, self.dilation,
+                            offsets, cs.start, target)
+                else:       # (kh*kw*in, out) @ (out, M) -> (kh, kw, in, n, ho, wo)
+                    np.matmul(w2, g2.T, out=cols.reshape(len(w2), -1))
+                    _col2im_channels_first(cols.reshape(kh, kw, cg, -1, ho, wo), self.strides,
+                                           self.dilation, offsets, cs.start, target)
         return out
 
     def grad(self, node, gg):
@@ -298,9 +409,11 @@ class Im2Col(ConvAttributes):
 @dataclass(frozen=True)
 class Col2Im(ConvAttributes):
     """The adjoint of Im2Col: each patch-matrix entry added back to the pixel
-    of x it was copied from. Inputs 1 and 2 only give the kernel's and x's shapes."""
+    of x it was copied from. Inputs 1 and 2 only give the kernel's and x's
+    shapes. Under numba, one of the two scatter loops, by layout."""
 
     writes_out = True
+    backends = ("numba",)
 
     def infer(self, cols, w, x):
         return x.shape, np.result_type(cols.dtype, x.dtype)
@@ -327,6 +440,21 @@ class Col2Im(ConvAttributes):
             np.copyto(out, dx)
             return out
         return dx
+
+    def forward_loop(self, cols, w, x, out=None):
+        kh, kw = w.shape[:2]
+        n, _, _, c = x.shape
+        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        cols = np.ascontiguousarray(cols, np.result_type(cols, x))
+        out = _zeroed(out, x.shape, cols.dtype)
+        offsets = (pads[0][0], pads[1][0])
+        if _rows_layout(c, kw, wo):
+            _col2im(cols.reshape(n, ho, wo, kh, kw, c), self.strides, self.dilation, offsets, 0,
+                    out)
+        else:
+            _col2im_channels_first(cols.reshape(kh, kw, c, n, ho, wo), self.strides,
+                                   self.dilation, offsets, 0, out)
+        return out
 
     def grad(self, node, gg):
         _, w, x = node.inputs
