@@ -3,6 +3,7 @@
     python -m benchmarks.fusion                 # about a minute
     python -m benchmarks.fusion --quick         # a smoke run, seconds
     python -m benchmarks.fusion --profile       # plus cProfile of the seed step
+    python -m benchmarks.fusion --costs         # only the per-element costs, below
 
 Each workload is compiled three ways, all other passes on: without
 `fuse_elementwise`, fused on the NumPy backend, fused on the Numba backend
@@ -20,6 +21,12 @@ each figure is the median over repeats of the mean time per call.
 4. Bias add + ReLU on a 32x128 batch (DESIGN.md: 2.7 us as two NumPy calls,
    0.43 us as one jitted loop).
 
+5. With --costs, instead: nanoseconds per element of each math function
+   that compiler/kernels/cost.py prices, in a Numba loop and as NumPy
+   kernels (1M elements of float32 and float64): the program `f(x * 0.5)`
+   is timed on both backends, and the time of `x * 0.5 + 1.0` less one
+   ordinary op (cost.OTHER) is taken off.
+
 The environment is left alone (thread variables are printed as found).
 """
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import gc
 import io
 import os
@@ -37,7 +45,8 @@ import time
 import numpy as np
 
 import graphnet as gn
-from graphnet.compiler.kernels import numba_available, numpy_backend
+from graphnet.compiler.kernels import cost, make_kernel, numba_available, numpy_backend
+from graphnet.compiler.ops import Fused
 
 SEED_SIZES = [784, 128, 64, 10]
 BATCH = 32
@@ -162,6 +171,41 @@ def bias_relu(options: dict):
     return (lambda: plan(values, [])), plan
 
 
+COSTED = {"exp": gn.exp, "erf": gn.erf, "sigmoid": gn.sigmoid, "softplus": gn.softplus,
+          "tanh": gn.tanh, "log": gn.log, "log1p": gn.log1p, "sin": gn.sin, "cos": gn.cos,
+          "leaky_relu": lambda x: gn.leaky_relu(x, 0.1)}
+
+
+def per_element_costs(repeats: int, n: int = 1 << 20) -> str:
+    """A table of ns per element of each COSTED function, loop and NumPy."""
+    kernels = {}
+    for dtype in ("float32", "float64"):
+        rng = np.random.default_rng(0)
+        normal, positive = rng.normal(0, 2, n).astype(dtype), rng.uniform(0.1, 4, n).astype(dtype)
+        for name, f in {"base": lambda x: x + 1.0, **COSTED}.items():
+            gn.reset_names()
+            x = gn.placeholder((n,), dtype, name="x")
+            plan = gn.compile(f(x * 0.5), feeds=[x], backend="numpy")
+            value = positive if name in ("log", "log1p") else normal
+            [op] = [s.nodes[-1].op for s in plan.steps if isinstance(s.nodes[-1].op, Fused)]
+            out = np.empty(n, dtype)
+            for backend in ("numba", "numpy"):
+                kernel = make_kernel(dataclasses.replace(op, backend=backend))
+                kernels[dtype, name, backend] = lambda k=kernel, v=value, o=out: k(v, out=o)
+    times = timed(kernels, 10, repeats)
+    rows = ["### ns per element (cost.py's PER_ELEMENT)", "",
+            "| op | float32 loop | float32 NumPy | float64 loop | float64 NumPy |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for name in COSTED:
+        cells = []
+        for dtype in ("float32", "float64"):
+            for backend, other in zip(("numba", "numpy"), cost.OTHER):
+                extra = times[dtype, name, backend] - times[dtype, "base", backend]
+                cells.append(f"{extra * 1e9 / n + other:.2f}")
+        rows.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(rows) + "\n"
+
+
 @contextlib.contextmanager
 def chunking(enabled: bool):
     saved = numpy_backend.CHUNK_ABOVE
@@ -208,6 +252,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="few calls, one repeat")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7)")
     parser.add_argument("--profile", action="store_true", help="cProfile the seed step")
+    parser.add_argument("--costs", action="store_true",
+                        help="only ns per element of math functions (needs Numba)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 7)
     scale = 0.05 if args.quick else 1.0
@@ -217,6 +263,9 @@ def main(argv=None):
     print(f"# Fused elementwise kernels\n\nnumpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"{threads or 'thread variables unset'}; numba "
           f"{'installed' if numba_available() else 'not installed'}\n")
+    if args.costs:
+        print(per_element_costs(repeats))
+        return
 
     steps = {name: seed_step(opts) for name, opts in variants().items()}
     times = timed({k: v[0] for k, v in steps.items()}, calls(300), repeats)

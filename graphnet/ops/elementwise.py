@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphnet import float32_math
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.ops.shape import cast
@@ -399,23 +400,64 @@ def sign(x, name=None) -> Node:
 
 
 def erf_float32(x: np.ndarray) -> np.ndarray:
-    """erf by Abramowitz & Stegun 7.1.26 in a few NumPy passes: the formula is
-    within 1.5e-7 of erf, and float32 rounding adds a few units in the last place."""
-    t = 1 / (1 + np.float32(0.3275911) * np.abs(x))
-    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
-        np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
-    return np.copysign(1 - poly * np.exp(-x * x), x).astype(x.dtype, copy=False)
+    """erf of float32 values by float32_math's formulas (within 1.6 ulp), as
+    in-place NumPy passes over chunks that stay in cache: 8.5 ns per element
+    here, against 15 for scipy.special.erf (which computes in float64)."""
+    x = np.asarray(x, np.float32)
+    out = np.empty_like(x)
+    flat, result = x.reshape(-1), out.reshape(-1)
+    size = min(flat.size, _ERF_CHUNK)
+    scratch = [*np.empty((3, size), np.float32), np.empty(size, bool)]
+    with np.errstate(over="ignore", invalid="ignore"):  # the form not selected may overflow
+        for start in range(0, flat.size, _ERF_CHUNK):
+            stop = min(start + _ERF_CHUNK, flat.size)
+            _erf_chunk(flat[start:stop], result[start:stop],
+                       *(buffer[:stop - start] for buffer in scratch))
+    return out
+
+
+#: Elements per chunk of erf_float32 (measured: 32k beat 8k and 2k).
+_ERF_CHUNK = 1 << 15
+
+
+def _erf_chunk(x, out, a, u, small, near_zero):
+    """float32_math.erf_f32 over one chunk: both forms, then a select."""
+    np.abs(x, out=a)
+    np.less(a, float32_math.ERF_SPLIT, out=near_zero)
+    np.multiply(x, x, out=u)
+    _poly(u, float32_math.ERF_SMALL, out=small)
+    small *= x
+    small += x                                          # x + x P(x**2)
+    np.minimum(a, float32_math.ERF_MAX, out=a)
+    np.multiply(a, a, out=u)
+    np.negative(u, out=u)
+    np.exp(u, out=u)                                    # exp(-a**2)
+    a -= float32_math.ERF_MID
+    _poly(a, float32_math.ERF_LARGE, out=out)
+    out *= u
+    np.subtract(float32_math.ONE, out, out=out)         # 1 - exp(-a**2) R(a - mid)
+    np.copysign(out, x, out=out)
+    np.copyto(out, small, where=near_zero)
+
+
+def _poly(x, coefficients, out):
+    """float32_math.poly in place: coefficients[0] + coefficients[1] x + ..."""
+    np.multiply(x, coefficients[-1], out=out)
+    for c in coefficients[-2:0:-1]:
+        out += c
+        out *= x
+    out += coefficients[0]
+    return out
 
 
 def _erf_kernel():
-    """scipy's erf when installed; else the float32 formula, or math.erf for
-    float64 (exact but slow: NumPy has no erf of its own)."""
+    """float32 (and narrower): erf_float32; float64: scipy's erf when
+    installed, else math.erf per element (exact but slow: NumPy has no erf)."""
     try:
-        from scipy.special import erf
-        return erf
+        from scipy.special import erf as wide
     except ImportError:
-        exact = np.vectorize(math.erf, otypes=[np.float64])
-        return lambda x: erf_float32(x) if x.dtype.itemsize <= 4 else exact(x)
+        wide = np.vectorize(math.erf, otypes=[np.float64])
+    return lambda x: erf_float32(x) if x.dtype.itemsize <= 4 else wide(x)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ second to compile the first time, so the tests share a few graphs; the
 kernel cache is a temporary folder per test session (or $GRAPHNET_CACHE).
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -179,7 +180,95 @@ def test_large_kernels_of_slow_loop_functions_stay_on_numpy():
     plan = gn.compile(gn.tanh(gn.exp(x * 0.5) + 1.0), backend="numba")
     [step] = [s for s in plan.steps if isinstance(s.nodes[-1].op, Fused)]
     assert step.kernel == "fused-numpy"
-    assert "numpy, since exp, tanh run faster as NumPy ufuncs" in plan.explain()
+    assert "numpy, since tanh run faster as NumPy ufuncs" in plan.explain()
     small = gn.placeholder((4, 4), name="small")
     plan = gn.compile(gn.tanh(gn.exp(small * 0.5) + 1.0), backend="numba")
     assert [s.kernel for s in plan.steps if isinstance(s.nodes[-1].op, Fused)] == ["numba"]
+
+
+# ------------------------------------------- float32 exp and erf in the loops
+
+
+def loop_values(function, values: np.ndarray) -> np.ndarray:
+    """function(values), float32, as one Numba loop: the program is
+    function(-x) fed -values (negation is exact; a lone op is not fused)."""
+    x = gn.placeholder(values.shape, "float32", name="x")
+    plan = gn.compile(function(-x), backend="numba")
+    assert [s.kernel for s in plan.steps if isinstance(s.nodes[-1].op, Fused)] == ["numba"]
+    return gn.Session().run(plan, {x: -values})
+
+
+def ulps(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """|got - exact| in float32 units in the last place of `exact`."""
+    _, exponent = np.frexp(np.abs(exact))
+    unit = np.ldexp(1.0, np.maximum(exponent - 24, -149))  # subnormals: 2**-149
+    return np.abs(got.astype(np.float64) - exact) / unit
+
+
+def float32_grid(low: float, high: float) -> np.ndarray:
+    """A dense grid over [low, high] and magnitudes from subnormal to huge."""
+    magnitudes = np.geomspace(1e-45, 3e38, 20_001).astype(np.float32)
+    return np.concatenate([np.linspace(low, high, 400_001, dtype=np.float32),
+                           magnitudes, -magnitudes])
+
+
+def test_float32_erf_in_loops_is_within_2_ulp():
+    x = float32_grid(-10, 10)
+    exact = np.array([math.erf(v) for v in x.astype(np.float64).tolist()])
+    got = loop_values(gn.erf, x)
+    assert got.dtype == np.float32
+    assert ulps(got, exact).max() <= 2
+    assert np.abs(got - exact).max() <= 1.2e-7
+
+
+def test_float32_exp_in_loops_is_within_2_ulp():
+    x = float32_grid(-110, 95)
+    with np.errstate(over="ignore"):
+        exact = np.exp(x.astype(np.float64))
+    got = loop_values(gn.exp, x)
+    finite = exact < np.finfo(np.float32).max
+    assert ulps(got[finite], exact[finite]).max() <= 2
+    assert np.all(got[~finite] == np.inf)
+
+
+def test_float32_exp_and_erf_special_values():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-40, 1e38, -1e38,
+                  88.72, 88.73, -103.0, -104.0], np.float32)
+    with np.errstate(over="ignore"):
+        exact_exp = np.exp(x.astype(np.float64)).astype(np.float32)
+    exact_erf = np.array([math.erf(v) if not math.isnan(v) else v
+                          for v in x.astype(np.float64).tolist()], np.float32)
+    np.testing.assert_array_equal(loop_values(gn.exp, x), exact_exp)
+    got = loop_values(gn.erf, x)
+    np.testing.assert_array_equal(got, exact_erf)
+    assert np.signbit(got[4]) and got[5] > 0 and got[6] < 0  # erf(-0.0), subnormal inputs
+    # the cases covered: the largest finite exp, overflow, a subnormal exp, underflow
+    assert np.isfinite(exact_exp[9]) and exact_exp[10] == np.inf
+    assert 0 < exact_exp[11] < np.finfo(np.float32).tiny and exact_exp[12] == 0
+
+
+def gelu_forward_and_backward(shape):
+    """GELU (exact) of x + bias, and its gradient: the Transformer's programs."""
+    x = gn.placeholder(shape, name="x")
+    bias = gn.variable(np.linspace(-1, 1, shape[-1], dtype=np.float32), name="bias")
+    y = gn.gelu(x + bias)
+    dx, = gn.gradients(gn.sum(y * y), [x])
+    return x, [y, dx]
+
+
+def test_gelu_in_loops_agrees_with_numpy():
+    x, fetches = gelu_forward_and_backward((16, 256))
+    feed = {x: np.random.default_rng(3).normal(0, 3, (16, 256)).astype(np.float32)}
+    plan = assert_backends_agree(fetches, feed, steps=1)
+    assert all(s.kernel != "fused-numpy" for s in plan.steps)
+
+
+def test_cost_rule_runs_gelu_as_a_loop_at_transformer_size():
+    from graphnet.compiler.kernels import cost
+    x, fetches = gelu_forward_and_backward((32, 64, 512))
+    plan = gn.compile(fetches, backend="numpy")
+    fused = [s.nodes[-1].op for s in plan.steps if isinstance(s.nodes[-1].op, Fused)]
+    programs = {type(i.op).__name__ for op in fused for i in op.program}
+    assert {"Erf", "Exp"} <= programs
+    for op in fused:
+        assert cost.slower_as_loop(op) is None, op.expression()

@@ -13,13 +13,16 @@ Arrays arrive in their own shapes and are flattened inside (`ravel`, a view
 of a C-contiguous array); scalars arrive as one-element arrays.
 Every scalar is typed: float32 stays float32 (`np.float32(0.1)`, never a
 Python float), which is what lets LLVM vectorize the loop (DESIGN.md,
-"Measured here"). Each op's numba form lives in FORMS, one row per op.
+"Measured here"). For the same reason float32 exp and erf call
+graphnet/float32_math.py's versions, whose source the kernel carries,
+instead of libm's. Each op's numba form lives in FORMS, one row per op.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphnet import float32_math
 from graphnet.compiler.kernels.program import constant_value, is_update, ref_index, render
 from graphnet.ops.activations import LeakyRelu, Relu, Sigmoid, Softplus, Tanh
 from graphnet.ops.elementwise import (
@@ -58,11 +61,13 @@ from graphnet.ops.shape import Cast
 from graphnet.ops.state import Assign, AssignAdd, AssignSub
 
 #: Numba's fast-math flags for the loops: all but "nnan" and "ninf", so NaN
-#: and inf behave as in NumPy (relu(nan) is nan, clip keeps inf). Measured
-#: on the 110k-parameter Adam loop: 36 us with these, 31 us with
-#: fastmath=True, 36 us with none; what vectorizes the loop is float32
+#: and inf behave as in NumPy (relu(nan) is nan, clip keeps inf), and
+#: "reassoc", which let LLVM undo float32_math's order of operations (exp
+#: went from 1 to 4.6 ulp). Measured on the 110k-parameter Adam loop: 36 us
+#: with these, 31 us with fastmath=True, 36 us with none (on a later day 43
+#: us with "reassoc" and without); what vectorizes the loop is float32
 #: scalars and error_model="numpy".
-FASTMATH = ("afn", "arcp", "contract", "nsz", "reassoc")
+FASTMATH = ("afn", "arcp", "contract", "nsz")
 
 #: dtypes the loops handle (Numba has no float16 arithmetic).
 DTYPES = {"float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -111,6 +116,17 @@ def _call(function):
     return form
 
 
+def _math(function):
+    def form(instr, args, k):
+        return [], f"{_math_name(function, instr.dtype)}({to(args[0], instr.dtype)})"
+    return form
+
+
+def _math_name(function: str, dtype: np.dtype) -> str:
+    """`exp_f32` for float32 (float32_math's, which vectorizes), else `math.exp`."""
+    return f"{function}_f32" if dtype == np.float32 else f"math.{function}"
+
+
 def _pow(instr, args, k):
     a, b = (to(x, instr.dtype) for x in args)
     return [], f"{a} ** {b}"
@@ -138,12 +154,13 @@ def _sigmoid(instr, args, k):
     # As Sigmoid.forward: exp of -|x| only, so nothing overflows.
     a, e = args[0][0], f"e_{instr.name}"
     one, zero = k(instr.dtype, 1), k(instr.dtype, 0)
-    return ([f"{e} = math.exp(-abs({a}))"],
+    return ([f"{e} = {_math_name('exp', instr.dtype)}(-abs({a}))"],
             f"{one} / ({one} + {e}) if {a} >= {zero} else {e} / ({one} + {e})")
 
 
 def _softplus(instr, args, k):
-    # As np.logaddexp(0, x): max(x, 0) + log1p(exp(-|x|)).
+    # As np.logaddexp(0, x): max(x, 0) + log1p(exp(-|x|)). libm's exp, since
+    # log1p keeps the loop scalar anyway: 16 ns per element, 20 with exp_f32.
     a, zero = args[0][0], k(instr.dtype, 0)
     return [], f"({a} if {a} > {zero} else {zero}) + math.log1p(math.exp(-abs({a})))"
 
@@ -184,14 +201,14 @@ FORMS = {
     Neg: lambda i, a, k: ([], f"-{a[0][0]}"),
     Maximum: _extremum(">="),          # NaN-propagating, as NumPy
     Minimum: _extremum("<="),
-    Exp: _call("math.exp"),
+    Exp: _math("exp"),                 # float32: float32_math.exp_f32
     Log: _call("math.log"),
     Log1p: _call("math.log1p"),
     Sqrt: _call("math.sqrt"),
     Cos: _call("math.cos"),
     Sin: _call("math.sin"),
     Tanh: _call("math.tanh"),
-    Erf: _call("math.erf"),
+    Erf: _math("erf"),                 # float32: float32_math.erf_f32
     Floor: _call("np.floor"),
     Square: lambda i, a, k: ([], f"{a[0][0]} * {a[0][0]}"),
     Abs: _call("abs"),
@@ -300,6 +317,8 @@ def loop_source(op) -> tuple:
         loop = ["for i in range(rows * cols):"]
         indent = "    "
     header = _header(op, patterns, dtypes)
+    if any("_f32(" in line for line in body):  # the kernel calls float32_math's functions
+        header += ["", float32_math.SOURCE.rstrip(), "", ""]
     lines = header + constants.lines() + [
         "", "",
         f"@numba.njit(fastmath={{{', '.join(map(repr, FASTMATH))}}}, error_model=\"numpy\", "
