@@ -23,6 +23,7 @@ Like TensorFlow, the kernel is applied as a cross-correlation (no flip).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -298,7 +299,13 @@ class Conv2DBackpropInput(ConvAttributes):
             np.copyto(out, dx)
         return out
 
-    def forward_loop(self, g, w, x, out=None):
+    def kernel(self, backend="numpy"):
+        """Under numba, `forward_loop` with its chunk buffer kept per plan step."""
+        if backend not in self.backends:
+            return self.forward
+        return functools.partial(self.forward_loop, scratch={})
+
+    def forward_loop(self, g, w, x, out=None, scratch=None):
         dtype = np.result_type(g, w)
         g, w = g.astype(dtype, copy=False), w.astype(dtype, copy=False)
         kh, kw, cg, cout = w.shape
@@ -308,7 +315,11 @@ class Conv2DBackpropInput(ConvAttributes):
         offsets = (pads[0][0], pads[1][0])
         rows = _rows_layout(cg, kw, wo)
         images = max(1, CHUNK // (ho * wo * kh * kw * cg))   # per matmul
-        buffer = np.empty(images * ho * wo * kh * kw * cg, dtype)
+        size = images * ho * wo * kh * kw * cg
+        scratch = {} if scratch is None else scratch
+        buffer = scratch.get((size, dtype))
+        if buffer is None:
+            buffer = scratch[(size, dtype)] = np.empty(size, dtype)
         for cs, os in _group_slices(self.groups, x.shape[3], cout):
             w2 = w[..., os].reshape(-1, os.stop - os.start)   # (kh*kw*in, out)
             for start in range(0, n, images):

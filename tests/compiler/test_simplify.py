@@ -71,6 +71,8 @@ FIRES = [
      lambda n: gn.broadcast_to(gn.broadcast_to(n["col"] * 0 + 1.0, (2, 1)), (2, 3))),
     ("drop_broadcast", lambda n: n["s"] + gn.broadcast_to(gn.constant(2.0), (2, 3))),
     ("drop_broadcast", lambda n: gn.maximum(gn.broadcast_to(n["col"][:2], (2, 3)), n["s"])),
+    ("broadcast_later", lambda n: gn.broadcast_to(n["s"][:, :1], (2, 3)) / 4.0 * n["s"]),
+    ("broadcast_later", lambda n: gn.broadcast_to(gn.constant(2.0), (2, 3)) * n["s"][0]),
     ("cast_identity", lambda n: apply(Cast(np.dtype("float32")), n["x"])),
     ("cast_round_trip", lambda n: gn.cast(gn.cast(n["x"], "float64"), "float32")),
     ("cast_round_trip", lambda n: gn.cast(gn.cast(n["k"], "int64"), "int32")),
@@ -98,6 +100,8 @@ DOES_NOT_FIRE = [
     ("reduce_size_one", lambda n: gn.sum(n["x"], axis=0)),
     # a broadcast that the other operand's shape does not repeat
     ("drop_broadcast", lambda n: n["x"][0] + gn.broadcast_to(gn.constant(2.0), (2, 3))),
+    # the other operand is as large as the broadcast
+    ("broadcast_later", lambda n: gn.broadcast_to(gn.constant(2.0), (2, 3)) * n["s"]),
     ("transpose_identity", lambda n: gn.transpose(n["s"], (1, 0))),
     ("neg_neg", lambda n: -n["x"]),
 ]

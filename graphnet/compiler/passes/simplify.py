@@ -301,6 +301,22 @@ def drop_broadcast(node):
     return None
 
 
+def broadcast_later(node):
+    """f(broadcast_to(y, s), c) -> broadcast_to(f(y, c), s), when the other
+    inputs broadcast onto y: f then runs on y's few values (a mean's
+    gradient), and the broadcast can drop into the next op"""
+    if not is_static(node.shape):
+        return None
+    for i, inp in enumerate(node.inputs):
+        if isinstance(inp.op, BroadcastTo):
+            inputs = node.inputs[:i] + inp.inputs + node.inputs[i + 1:]
+            shape = broadcast_shapes(*(n.shape for n in inputs))
+            if is_static(shape) and np.prod(shape) < np.prod(node.shape):
+                inner = make(node.op, inputs, like=node, suffix="unbroadcast")
+                return make(BroadcastTo(node.shape), (inner,), like=node)
+    return None
+
+
 def cast_identity(node):
     """cast(x, x.dtype) -> x"""
     return node.inputs[0] if node.inputs[0].dtype == node.dtype else None
@@ -355,6 +371,7 @@ RULES = [
     (BroadcastTo, broadcast_noop),         # broadcast_to(x, x.shape) -> x
     (BroadcastTo, broadcast_broadcast),    # broadcast_to(broadcast_to(x, s), t) -> ...(x, t)
     (_ELEMENTWISE, drop_broadcast),        # f(x, broadcast_to(y, s)) -> f(x, y)
+    (_ELEMENTWISE, broadcast_later),       # f(broadcast_to(y, s), c) -> broadcast_to(f(y, c), s)
     (Cast, cast_identity),                 # cast(x, x.dtype) -> x
     (Cast, cast_round_trip),               # cast(cast(x, wider), x.dtype) -> x
     (StopGradient, stop_gradient_forward),  # stop_gradient(x) -> x
