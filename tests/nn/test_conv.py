@@ -184,6 +184,21 @@ def test_out_buffers_receive_the_results():
         np.testing.assert_allclose(out, dx, atol=1e-12)
 
 
+def test_one_plan_fed_several_sizes_pads_each_correctly():
+    """The im2col step keeps its zero-padded copy of x per input size; a
+    plan run on 5x5, 6x6 and again 5x5 images gives each its convolution."""
+    x = gn.placeholder((None, None, None, 2), "float32")
+    w_value = np.random.default_rng(1).standard_normal((3, 3, 2, 4)).astype(np.float32)
+    y = gn.nn.conv2d(x, gn.constant(w_value), strides=2, padding="same")
+    plan = gn.compile(y, feeds=[x])
+    for size in (5, 6, 5):
+        x_value = np.random.default_rng(size).standard_normal((2, size, size, 2))
+        x_value = x_value.astype(np.float32)
+        np.testing.assert_allclose(plan([x_value], [])[0],
+                                   conv_reference(x_value, w_value, 2, "same"), rtol=1e-5,
+                                   atol=1e-5)
+
+
 def test_identity_1x1_kernel_returns_input():
     x, _ = arrays((2, 4, 5, 3), (1, 1, 1, 1))
     y = run(gn.nn.conv2d(gn.constant(x), gn.constant(np.eye(3)[None, None])))
