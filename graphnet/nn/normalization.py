@@ -11,6 +11,10 @@ norm layout (trailing axes reduced): each row's statistics, then the
 outputs, in passes over a row while it sits in cache; 3-5x faster than
 NumPy's whole-array passes. Other layouts (batch norm) keep NumPy's kernels.
 
+Under the NumPy backend the layer norm layout runs whole-array passes that
+write into `out` and into scratch buffers the plan step keeps (`kernel`),
+with row sums from BLAS mat-vecs and einsum: no temporaries per step.
+
     Normalize(x, gamma, beta)       y = (x - mean) / sqrt(var + eps) * gamma + beta
     NormalizeGrad(x, gamma, g)      dx
     NormalizeGammaGrad(x, g, gamma) dgamma (summed to gamma's shape)
@@ -150,8 +154,13 @@ class Normalize(Op):
         _check_params(x, gamma, beta)
         return x.shape, x.dtype
 
-    def forward(self, x, gamma, beta, out=None):
+    def forward(self, x, gamma, beta, out=None, scratch=None):
         layout = _layout(x.shape, self.axis, (gamma.shape, beta.shape))
+        if _loop_fits(layout, x, gamma, beta):   # layer norm layout, one dtype
+            out = np.empty(x.shape, x.dtype) if out is None else out
+            _normalize_passes(layout.view(x), layout.param(gamma), layout.param(beta),
+                              self.eps, layout.view(out), scratch)
+            return out
         y, inv_std = layout.centered(x, self.eps, out)
         gamma = layout.param(gamma)
         scale = inv_std * gamma
@@ -164,7 +173,7 @@ class Normalize(Op):
         return layout.back(y)
 
     def kernel(self, backend="numpy"):
-        return self._loop if backend == "numba" else self.forward
+        return _kernel(self, backend)
 
     def _loop(self, x, gamma, beta, out=None):
         """forward by `_normalize_rows` in the layer norm layout."""
@@ -195,8 +204,13 @@ class NormalizeGrad(Op):
     def infer(self, x, gamma, g):
         return x.shape, x.dtype
 
-    def forward(self, x, gamma, g, out=None):
+    def forward(self, x, gamma, g, out=None, scratch=None):
         layout = _layout(x.shape, self.axis, (gamma.shape,))
+        if _loop_fits(layout, x, gamma, g):
+            out = np.empty(x.shape, x.dtype) if out is None else out
+            _normalize_grad_passes(layout.view(x), layout.param(gamma), layout.view(g),
+                                   self.eps, layout.view(out), scratch)
+            return out
         xhat, inv_std = layout.centered(x, self.eps)
         xhat *= inv_std
         h = layout.view(g) * layout.param(gamma)
@@ -211,7 +225,7 @@ class NormalizeGrad(Op):
         return out
 
     def kernel(self, backend="numpy"):
-        return self._loop if backend == "numba" else self.forward
+        return _kernel(self, backend)
 
     def _loop(self, x, gamma, g, out=None):
         """forward by `_normalize_grad_rows` in the layer norm layout."""
@@ -240,14 +254,17 @@ class NormalizeGammaGrad(Op):
     def infer(self, x, g, gamma):
         return gamma.shape, x.dtype
 
-    def forward(self, x, g, gamma):
+    def forward(self, x, g, gamma, scratch=None):
         layout = _layout(x.shape, self.axis, (gamma.shape,))
+        if _loop_fits(layout, x, g):
+            total = _gamma_grad_passes(layout.view(x), layout.view(g), self.eps, scratch)
+            return layout.columns_to(total, gamma.shape).astype(x.dtype, copy=False)
         xhat, inv_std = layout.centered(x, self.eps)
         xhat *= inv_std
         return layout.sum_to(xhat, layout.view(g), gamma.shape).astype(x.dtype, copy=False)
 
     def kernel(self, backend="numpy"):
-        return self._loop if backend == "numba" else self.forward
+        return _kernel(self, backend)
 
     def _loop(self, x, g, gamma):
         """forward by `_gamma_grad_rows` in the layer norm layout."""
@@ -263,6 +280,92 @@ class NormalizeGammaGrad(Op):
         # gg (gamma's shape) broadcast over x is the gradient of g * xhat
         return _partials(lambda x, g: multiply(g, _xhat_composite(x, self.axis, self.eps)),
                          (x, g), broadcast_like(gg, x)) + [None]
+
+
+def _kernel(op, backend: str):
+    """The numba backend's compiled row loops; else `forward` with scratch
+    buffers that this plan step keeps and reuses while the shapes repeat."""
+    return op._loop if backend == "numba" else functools.partial(op.forward, scratch={})
+
+
+# ------------------------------------------ row passes (NumPy backend)
+# x is a (rows, features) matrix; each step is one NumPy pass over it.
+# Per-row factors are applied by broadcasting, so that no pass needs an
+# (rows, features) temporary beyond the kept `centered` buffer.
+
+
+def _buffer(scratch: dict | None, name: str, shape: tuple, dtype) -> np.ndarray:
+    """An uninitialized array for the temporary `name`: fresh when `scratch`
+    is None, else kept in `scratch` (a plan step's own dict) per shape and dtype."""
+    if scratch is None:
+        return np.empty(shape, dtype)
+    key = (name, shape, dtype)
+    if key not in scratch:
+        scratch[key] = np.empty(shape, dtype)
+    return scratch[key]
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ones: `x @ ones` sums each row with BLAS."""
+    ones = np.ones(n, dtype)
+    ones.setflags(write=False)
+    return ones
+
+
+def _centered_rows(x: np.ndarray, eps: float, centered: np.ndarray, scratch) -> np.ndarray:
+    """Write x - mean (per row) into `centered`; return 1 / sqrt(var + eps) per
+    row, a scratch vector. The variance is that of the centered values: the
+    mean of the squares less the squared mean would cancel."""
+    rows, n = x.shape[0], x.dtype.type(x.shape[1])
+    stat = _buffer(scratch, "row statistic", (rows,), x.dtype)
+    mean = np.matmul(x, _ones(x.shape[1], x.dtype), out=stat)
+    mean /= n
+    np.subtract(x, mean[:, None], out=centered)
+    inv_std = np.einsum("ij,ij->i", centered, centered, out=stat)   # mean is used up
+    inv_std /= n
+    inv_std += x.dtype.type(eps)
+    return np.reciprocal(np.sqrt(inv_std, out=inv_std), out=inv_std)
+
+
+def _normalize_passes(x, gamma, beta, eps, out, scratch):
+    """out = (x - mean) * inv_std * gamma + beta, per row."""
+    inv_std = _centered_rows(x, eps, out, scratch)
+    out *= inv_std[:, None]
+    out *= gamma
+    out += beta
+
+
+def _normalize_grad_passes(x, gamma, g, eps, out, scratch):
+    """dx = inv_std * (h - mean(h) - xhat * mean(h * xhat)), h = g * gamma,
+    xhat = c * inv_std with c = x - mean, rearranged so that each per-row
+    factor takes one pass: dx = inv_std * h + a * c + b with
+    a = -inv_std**3 * mean(h * c) and b = -inv_std * mean(h)."""
+    rows, n = x.shape[0], x.dtype.type(x.shape[1])
+    c = _buffer(scratch, "centered", x.shape, x.dtype)
+    inv_std = _centered_rows(x, eps, c, scratch)
+    h = np.multiply(g, gamma, out=out)
+    a = np.einsum("ij,ij->i", h, c, out=_buffer(scratch, "a", (rows,), x.dtype))
+    b = np.matmul(h, _ones(x.shape[1], x.dtype), out=_buffer(scratch, "b", (rows,), x.dtype))
+    a *= inv_std
+    a *= inv_std
+    a *= inv_std
+    a *= -1 / n
+    b *= inv_std
+    b *= -1 / n
+    out *= inv_std[:, None]
+    c *= a[:, None]
+    out += c
+    out += b[:, None]
+
+
+def _gamma_grad_passes(x, g, eps, scratch) -> np.ndarray:
+    """dgamma before summing to gamma's shape: the column sums of g * xhat,
+    as inv_std @ (g * c), c = x - mean: one pass and a BLAS vector-matrix product."""
+    c = _buffer(scratch, "centered", x.shape, x.dtype)
+    inv_std = _centered_rows(x, eps, c, scratch)
+    c *= g
+    return inv_std @ c
 
 
 # ------------------------------------- compiled loops (numba backend)

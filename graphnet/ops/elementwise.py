@@ -7,6 +7,7 @@ shape, and `gradients()` sums them back to each input's shape.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -399,45 +400,69 @@ def sign(x, name=None) -> Node:
     return apply(Sign(), as_node(x), name=name)
 
 
-def erf_float32(x: np.ndarray) -> np.ndarray:
+def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """erf of float32 values by float32_math's formulas (within 1.6 ulp), as
-    in-place NumPy passes over chunks that stay in cache: 8.5 ns per element
-    here, against 15 for scipy.special.erf (which computes in float64)."""
+    in-place NumPy passes over chunks that stay in cache, into `out` if given:
+    3.2 ns per element here, against 15 for scipy.special.erf (which computes
+    in float64). Scratch buffers are kept per thread: no allocation."""
     x = np.asarray(x, np.float32)
-    out = np.empty_like(x)
+    if out is None or out.dtype != np.float32 or not out.flags.c_contiguous:
+        value = erf_float32(x, np.empty(x.shape, np.float32))
+        return value if out is None else _copy_into(out, value)
     flat, result = x.reshape(-1), out.reshape(-1)
-    size = min(flat.size, _ERF_CHUNK)
-    scratch = [*np.empty((3, size), np.float32), np.empty(size, bool)]
+    scratch = getattr(_ERF_SCRATCH, "buffers", None)
+    if scratch is None:
+        scratch = _ERF_SCRATCH.buffers = [*np.empty((3, _ERF_CHUNK), np.float32),
+                                          *np.empty((2, _ERF_CHUNK), np.int32)]
     with np.errstate(over="ignore", invalid="ignore"):  # the form not selected may overflow
         for start in range(0, flat.size, _ERF_CHUNK):
             stop = min(start + _ERF_CHUNK, flat.size)
             _erf_chunk(flat[start:stop], result[start:stop],
-                       *(buffer[:stop - start] for buffer in scratch))
+                       *(buffer[:stop - start] for buffer in scratch + _ERF_LIMITS))
     return out
 
 
-#: Elements per chunk of erf_float32 (measured: 32k beat 8k and 2k).
+#: Elements per chunk of erf_float32 (measured: 32k beat 64k, 16k and 8k).
 _ERF_CHUNK = 1 << 15
+#: erf_float32's scratch buffers, one set per thread.
+_ERF_SCRATCH = threading.local()
+#: ERF_MAX and its square as arrays: np.minimum with a scalar runs 4x slower.
+_ERF_LIMITS = [np.full(_ERF_CHUNK, float32_math.ERF_MAX),
+               np.full(_ERF_CHUNK, float32_math.ERF_MAX * float32_math.ERF_MAX)]
+for _limit in _ERF_LIMITS:
+    _limit.setflags(write=False)
+_SIGN_BIT = np.int32(-2**31)
 
 
-def _erf_chunk(x, out, a, u, small, near_zero):
-    """float32_math.erf_f32 over one chunk: both forms, then a select."""
+def _erf_chunk(x, out, a, u, small, sign, near_zero, limit, limit_squared):
+    """float32_math.erf_f32 over one chunk: both forms of erf(|x|), one
+    selected, then x's sign. Selection and sign are integer bit operations,
+    20 us per 32k elements where np.less, np.copysign and np.copyto with
+    `where=` took 70; they give the same bits."""
+    a_bits, u_bits = a.view(np.int32), u.view(np.int32)
+    np.bitwise_and(x.view(np.int32), _SIGN_BIT, out=sign)   # read x first: out may be x
     np.abs(x, out=a)
-    np.less(a, float32_math.ERF_SPLIT, out=near_zero)
-    np.multiply(x, x, out=u)
-    _poly(u, float32_math.ERF_SMALL, out=small)
-    small *= x
-    small += x                                          # x + x P(x**2)
-    np.minimum(a, float32_math.ERF_MAX, out=a)
     np.multiply(a, a, out=u)
+    _poly(u, float32_math.ERF_SMALL, out=small)
+    small *= a
+    small += a                                          # a + a P(a**2)
+    # near_zero: -1 (all bits set) where a < ERF_SPLIT, else 0; a's sign bit
+    # is clear (NaN's too), so its bits as integers order like its values
+    np.subtract(a_bits, float32_math.ERF_SPLIT.view(np.int32), out=near_zero)
+    near_zero >>= 31
+    np.minimum(u, limit_squared, out=u)                 # = min(a, max)**2: rounding is monotonic
     np.negative(u, out=u)
     np.exp(u, out=u)                                    # exp(-a**2)
+    np.minimum(a, limit, out=a)
     a -= float32_math.ERF_MID
     _poly(a, float32_math.ERF_LARGE, out=out)
     out *= u
     np.subtract(float32_math.ONE, out, out=out)         # 1 - exp(-a**2) R(a - mid)
-    np.copysign(out, x, out=out)
-    np.copyto(out, small, where=near_zero)
+    out_bits = out.view(np.int32)
+    np.bitwise_xor(out_bits, small.view(np.int32), out=u_bits)
+    u_bits &= near_zero
+    out_bits ^= u_bits                                  # small's bits where near_zero
+    out_bits |= sign
 
 
 def _poly(x, coefficients, out):
@@ -460,13 +485,23 @@ def _erf_kernel():
     return lambda x: erf_float32(x) if x.dtype.itemsize <= 4 else wide(x)
 
 
+def _copy_into(out: np.ndarray, value: np.ndarray) -> np.ndarray:
+    np.copyto(out, value)
+    return out
+
+
 @dataclass(frozen=True)
 class Erf(Op):
+    writes_out = True
+
     def infer(self, x):
         return float_infer(x)
 
-    def forward(self, x):
-        return np.asarray(_ERF(x), dtype=x.dtype)
+    def forward(self, x, out=None):
+        if x.dtype == np.float32:
+            return erf_float32(x, out)
+        value = np.asarray(_ERF(x), dtype=x.dtype)
+        return value if out is None else _copy_into(out, value)
 
     def grad(self, node, g):
         x = node.inputs[0]

@@ -7,7 +7,12 @@ import pytest
 
 import graphnet as gn
 from graphnet.graph import apply
-from graphnet.nn.normalization import Normalize, normalize_composite
+from graphnet.nn.normalization import (
+    Normalize,
+    NormalizeGammaGrad,
+    NormalizeGrad,
+    normalize_composite,
+)
 from graphnet.testing import check_gradients
 
 
@@ -80,6 +85,38 @@ def test_fused_ops_match_the_primitive_composition(axis, param_shape):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     assert {n.op.kind for n in gn.Graph(gn.gradients(gn.sum(fused), [x, gamma])).nodes} >= {
         "normalize_grad", "normalize_gamma_grad"}
+
+
+def numpy_layer_norm_grads(x, gamma, g, eps):
+    """(dx, dgamma) of sum(layer_norm(x) * g), normalized over the last axis."""
+    xhat = numpy_normalize(x, -1, eps)
+    inv_std = 1 / np.sqrt(x.var(-1, keepdims=True) + eps)
+    h = g * gamma
+    dx = inv_std * (h - h.mean(-1, keepdims=True) - xhat * (h * xhat).mean(-1, keepdims=True))
+    return dx, (g * xhat).reshape(-1, x.shape[-1]).sum(0)
+
+
+def test_numpy_kernels_keep_scratch_per_shape_and_dtype():
+    """A plan step's NumPy kernels keep scratch buffers between calls: each
+    call still gets its own result when batch size and dtype change between."""
+    forward, dx, dgamma = (op.kernel("numpy") for op in (
+        Normalize((2,), 1e-5), NormalizeGrad((2,), 1e-5), NormalizeGammaGrad((2,), 1e-5)))
+    for call, (batch, dtype) in enumerate([(3, "float32"), (5, "float32"), (3, "float64"),
+                                           (3, "float32")]):
+        x = normal(batch, 4, 8, seed=call) * 2 + 1
+        g, gamma, beta = normal(batch, 4, 8, seed=call + 10), normal(8, seed=1), normal(8, seed=2)
+        expected_dx, expected_dgamma = numpy_layer_norm_grads(x, gamma, g, 1e-5)
+        x, g, gamma, beta = (a.astype(dtype) for a in (x, g, gamma, beta))
+        tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-10}
+        out = np.empty_like(x)
+        assert forward(x, gamma, beta, out=out) is out
+        np.testing.assert_allclose(out, numpy_normalize(x.astype(np.float64), -1, 1e-5) * gamma
+                                   + beta, **tol)
+        np.testing.assert_allclose(dx(x, gamma, g), expected_dx, **tol)
+        assert dx(x, gamma, g, out=out) is out
+        np.testing.assert_allclose(out, expected_dx, **tol)
+        assert dgamma(x, g, gamma).dtype == dtype
+        np.testing.assert_allclose(dgamma(x, g, gamma), expected_dgamma, **tol)
 
 
 def test_layer_norm_parameters_of_the_wrong_size():

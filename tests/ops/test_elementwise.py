@@ -167,3 +167,20 @@ def test_float32_erf_is_within_float32_precision():
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, exact, rtol=2e-7, atol=1e-45)
     assert np.signbit(got[-3])
+
+
+def test_float32_erf_writes_into_out_even_over_its_input():
+    from graphnet.ops.elementwise import Erf, erf_float32
+    x = np.linspace(-5, 5, 70_001, dtype=np.float32)   # three chunks, the last one short
+    expected = erf_float32(x)
+    out = np.empty_like(x)
+    assert erf_float32(x, out) is out
+    np.testing.assert_array_equal(out, expected)
+    strided = np.empty(2 * x.size, np.float32)[::2]
+    assert erf_float32(x, strided) is strided
+    np.testing.assert_array_equal(strided, expected)
+    same = x.copy()
+    np.testing.assert_array_equal(erf_float32(same, same), expected)
+    wide = np.empty(3)
+    assert Erf().forward(np.array([-1.0, 0.5, 2.0]), out=wide) is wide
+    np.testing.assert_allclose(wide, [math.erf(v) for v in (-1.0, 0.5, 2.0)], rtol=1e-15)
