@@ -6,6 +6,7 @@ shape, and `gradients()` sums them back to each input's shape.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -475,9 +476,11 @@ def _poly(x, coefficients, out):
     return out
 
 
+@functools.cache
 def _erf_kernel():
     """float32 (and narrower): erf_float32; float64: scipy's erf when
-    installed, else math.erf per element (exact but slow: NumPy has no erf)."""
+    installed, else math.erf per element (exact but slow: NumPy has no erf).
+    Looked up on first use: importing scipy.special takes 0.4 s."""
     try:
         from scipy.special import erf as wide
     except ImportError:
@@ -500,7 +503,7 @@ class Erf(Op):
     def forward(self, x, out=None):
         if x.dtype == np.float32:
             return erf_float32(x, out)
-        value = np.asarray(_ERF(x), dtype=x.dtype)
+        value = np.asarray(_erf_kernel()(x), dtype=x.dtype)
         return value if out is None else _copy_into(out, value)
 
     def grad(self, node, g):
@@ -508,7 +511,6 @@ class Erf(Op):
         return [multiply(g, multiply(exp(neg(square(x))), 2 / math.sqrt(math.pi)))]
 
 
-_ERF = _erf_kernel()
 
 
 def erf(x, name=None) -> Node:
