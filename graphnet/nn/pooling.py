@@ -6,7 +6,9 @@ pixels. Under the numba backend the ops run compiled loops over the windows
 instead (graphnet/jit.py), which read every input once and need no padded
 copy, with the taps of 2x2 windows unrolled. Windows at stride 1 keep the
 NumPy kernels, which measured as fast there; the NumPy kernels stay the
-reference that the tests compare the loops against.
+reference that the tests compare the loops against. The max-pool gradient's
+NumPy kernels keep their masks and padded copies per plan step (`kernel`)
+and write into `out`: no temporaries per step.
 
     MaxPool2D(x)             y = max over each window
     MaxPool2DGrad(x, y, g)   g routed to the first maximum of each window (not padding)
@@ -20,6 +22,7 @@ AvgPool2D and AvgPool2DGrad, so second derivatives stay within the family.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +113,31 @@ def _into(out, value: np.ndarray) -> np.ndarray:
         return value
     np.copyto(out, value)
     return out
+
+
+def _kept(scratch: dict, name: str, shape: tuple, dtype) -> np.ndarray:
+    """The array for the temporary `name`, kept in `scratch` (a plan step's
+    own dict) per shape and dtype (as in conv.py)."""
+    key = (name, shape, np.dtype(dtype))
+    if key not in scratch:
+        scratch[key] = np.zeros(shape, dtype)
+    return scratch[key]
+
+
+def _padded(scratch: dict, name: str, x: np.ndarray, pads: tuple, value) -> np.ndarray:
+    """x padded along H and W with `value`, in the array `name` kept in
+    `scratch` for x's shape and pads (its border keeps `value`: each run
+    copies x into the middle); x itself when there is no padding."""
+    (top, bottom), (left, right) = pads
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    key = (name, x.shape, pads, x.dtype)
+    if key not in scratch:
+        scratch[key] = np.full((n, h + top + bottom, w + left + right, c), value, x.dtype)
+    xp = scratch[key]
+    xp[:, top:top + h, left:left + w] = x
+    return xp
 
 
 # ----------------------------------------------------------- max pool
@@ -244,18 +272,21 @@ def _max_pool_grad_2x2(x, y, g, strides, offsets, out):
                         out[n, first_r, first_q, c] += g[n, i, j, c]
 
 
-def _first_max_hits(op: PoolAttributes, x: np.ndarray, y: np.ndarray):
+def _first_max_hits(op: PoolAttributes, x: np.ndarray, y: np.ndarray, scratch: dict):
     """(tap index, bool mask) pairs: where each window's first maximum sits.
+    The mask is one array kept in `scratch`, rewritten for each tap.
 
     A window of ties (all zeros after a ReLU) has one winner, as in
     TensorFlow and PyTorch, so the gradient is not multiplied by the ties.
     """
     pads, out_hw = op.geometry(x.shape)
-    xp = pad_hw(x, pads, np.nan)   # padding is never a window's maximum, even of -infs
-    free = np.ones(y.shape, bool)   # windows whose maximum is not found yet
+    # Padding is never a window's maximum, even of -infs.
+    xp = _padded(scratch, "x", x, pads, np.nan)
+    hit, free = _kept(scratch, "hit", y.shape, bool), _kept(scratch, "free", y.shape, bool)
+    free.fill(True)   # windows whose maximum is not found yet
     taps = op.taps(out_hw)
     for k, index in enumerate(taps):
-        hit = np.equal(xp[index], y)
+        np.equal(xp[index], y, out=hit)
         hit &= free
         if k < len(taps) - 1:
             free ^= hit
@@ -270,17 +301,31 @@ class MaxPool2DGrad(PoolAttributes):
     def infer(self, x, y, g):
         return x.shape, g.dtype
 
-    def forward(self, x, y, g, out=None):
+    def forward(self, x, y, g, out=None, scratch=None):
+        scratch = {} if scratch is None else scratch
         pads, _ = self.geometry(x.shape)
         n, h, w, c = x.shape
-        dxp = np.zeros((n, h + sum(pads[0]), w + sum(pads[1]), c), g.dtype)
+        out = _empty(out, x.shape, g.dtype)
+        padded = (n, h + sum(pads[0]), w + sum(pads[1]), c)
+        dxp = out if padded == x.shape else _kept(scratch, "dxp", padded, g.dtype)
+        dxp.fill(0)   # also where the taps cover it: warms the lines, measured faster
         overlapping = self.overlapping()
-        for index, hit in _first_max_hits(self, x, y):
+        share = _kept(scratch, "share", g.shape, g.dtype) if overlapping else None
+        for index, hit in _first_max_hits(self, x, y, scratch):
             if overlapping:
-                dxp[index] += g * hit
+                dxp[index] += np.multiply(g, hit, out=share)
             else:
                 np.multiply(g, hit, out=dxp[index])
-        return _into(out, crop_hw(dxp, pads, (h, w)))
+        if dxp is not out:
+            np.copyto(out, crop_hw(dxp, pads, (h, w)))
+        return out
+
+    def kernel(self, backend="numpy"):
+        """`forward_loop` under numba; else `forward` keeping its masks and
+        padded copies per plan step."""
+        if backend in self.backends:
+            return self.forward_loop
+        return functools.partial(self.forward, scratch={})
 
     def forward_loop(self, x, y, g, out=None):
         out = _empty(out, x.shape, g.dtype)
@@ -306,14 +351,20 @@ class MaxPool2DGather(PoolAttributes):
     def infer(self, x, y, v):
         return y.shape, v.dtype
 
-    def forward(self, x, y, v, out=None):
+    def forward(self, x, y, v, out=None, scratch=None):
+        scratch = {} if scratch is None else scratch
         pads, _ = self.geometry(x.shape)
-        vp = pad_hw(v, pads)
+        vp = _padded(scratch, "v", v, pads, 0)
         out = _empty(out, y.shape, v.dtype)
         out.fill(0)
-        for index, hit in _first_max_hits(self, x, y):
-            out += vp[index] * hit
+        share = _kept(scratch, "share", y.shape, v.dtype)
+        for index, hit in _first_max_hits(self, x, y, scratch):
+            out += np.multiply(vp[index], hit, out=share)
         return out
+
+    def kernel(self, backend="numpy"):
+        """`forward` keeping its masks and padded copies per plan step."""
+        return functools.partial(self.forward, scratch={})
 
     def grad(self, node, gg):
         x, y, _ = node.inputs

@@ -199,6 +199,70 @@ def test_one_plan_fed_several_sizes_pads_each_correctly():
                                    atol=1e-5)
 
 
+def backprop_input_reference(g, w, x_shape, strides=1, padding="valid", dilation=1, groups=1):
+    """dx of conv_reference by its definition: each output pixel's gradient
+    spread over its window, weighted by the kernel (tests only)."""
+    sh, sw = (strides, strides) if isinstance(strides, int) else strides
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    kh, kw, cg, cout = w.shape
+    pads = canonical_padding(padding)
+    if pads == "same":
+        pads = (same_padding(x_shape[1], dh * (kh - 1) + 1, sh),
+                same_padding(x_shape[2], dw * (kw - 1) + 1, sw))
+    n, h, width, _ = x_shape
+    dxp = np.zeros((n, h + sum(pads[0]), width + sum(pads[1]), x_shape[3]))
+    og = cout // groups
+    for i in range(g.shape[1]):
+        for j in range(g.shape[2]):
+            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+            cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+            for k in range(groups):
+                spread = np.einsum("no,abco->nabc", g[:, i, j, k * og:(k + 1) * og],
+                                   w[..., k * og:(k + 1) * og])
+                dxp[:, rows, cols, k * cg:(k + 1) * cg] += spread
+    return dxp[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + width]
+
+
+# label, x shape (without batch), kernel shape, conv2d keyword arguments
+BACKPROP_CASES = [
+    ("lenet-conv2", (14, 14, 6), (5, 5, 6, 16), {}),
+    ("one-channel-same", (9, 9, 1), (3, 3, 1, 2), dict(padding="same")),
+    ("dilation2-explicit", (7, 8, 2), (3, 2, 2, 3), dict(padding=((1, 2), (0, 1)), dilation=2)),
+    ("groups2-same", (5, 5, 4), (3, 3, 2, 4), dict(groups=2, padding="same")),
+    ("kernel-row-3x1", (6, 5, 3), (3, 1, 3, 2), {}),
+    ("stride2-same", (7, 6, 2), (3, 3, 2, 3), dict(strides=2, padding="same")),
+    ("1x1", (4, 5, 3), (1, 1, 3, 2), {}),
+]
+
+
+@pytest.mark.parametrize("blocks", ["one", "many"])
+@pytest.mark.parametrize("label, x_hwc, w_shape, kwargs", BACKPROP_CASES,
+                         ids=[c[0] for c in BACKPROP_CASES])
+def test_backprop_input_kernel_keeps_buffers_per_shape(label, x_hwc, w_shape, kwargs, blocks,
+                                                       monkeypatch):
+    """One kernel, as a plan step holds it, run on batches of 3, 5 and again
+    3 images: each result is right, whether written into `out` or returned
+    (then not a view of a kept buffer), in one block of images or several."""
+    from graphnet.nn import conv
+    if blocks == "many":
+        monkeypatch.setattr(conv, "BLOCK", 1)   # one image per block
+    op = gn.nn.conv2d(gn.placeholder((None, *x_hwc)), gn.constant(np.ones(w_shape)),
+                      **kwargs).op.like(conv.Conv2DBackpropInput)
+    kernel = op.kernel("numpy")
+    w = np.random.default_rng(0).standard_normal(w_shape)
+    results = []
+    for run_index, batch in enumerate([3, 5, 3]):
+        x = np.zeros((batch, *x_hwc))
+        g = np.random.default_rng(run_index).standard_normal(conv_reference(x, w, **kwargs).shape)
+        expected = backprop_input_reference(g, w, x.shape, **kwargs)
+        out = np.full_like(x, np.nan)
+        assert kernel(g, w, x, out=out) is out
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        results.append((kernel(g, w, x), expected))
+    for got, expected in results:   # earlier results untouched by later runs
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_identity_1x1_kernel_returns_input():
     x, _ = arrays((2, 4, 5, 3), (1, 1, 1, 1))
     y = run(gn.nn.conv2d(gn.constant(x), gn.constant(np.eye(3)[None, None])))

@@ -104,6 +104,51 @@ def test_overlapping_max_pool_gradients_accumulate():
     assert dx[0, 2, 2, 0] == 9 and dx.sum() == 9
 
 
+def max_pool_grad_reference(x, g, pool, strides, padding):
+    """g of each window added at its first maximum in row-major order,
+    never at padding (tests only)."""
+    ph, pw = (pool, pool) if isinstance(pool, int) else pool
+    sh, sw = (ph, pw) if strides is None else (
+        (strides, strides) if isinstance(strides, int) else strides)
+    pads = canonical_padding(padding)
+    if pads == "same":
+        pads = (same_padding(x.shape[1], ph, sh), same_padding(x.shape[2], pw, sw))
+    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=np.nan)
+    dxp = np.zeros(xp.shape)
+    for n, i, j, c in np.ndindex(g.shape):
+        window = xp[n, i * sh:i * sh + ph, j * sw:j * sw + pw, c]
+        real = ~np.isnan(window)
+        a, b = np.argwhere(real & (window == window[real].max()))[0]   # row-major order
+        dxp[n, i * sh + a, j * sw + b, c] += g[n, i, j, c]
+    return dxp[:, pads[0][0]:pads[0][0] + x.shape[1], pads[1][0]:pads[1][0] + x.shape[2]]
+
+
+@pytest.mark.parametrize("label, shape, pool, strides, padding", CASES, ids=IDS)
+def test_max_pool_grad_kernel_keeps_buffers_per_shape(label, shape, pool, strides, padding):
+    """One NumPy kernel, as a plan step holds it, run on inputs of 3, 5 and
+    again 3 images (the second also one pixel larger, so "same" pads it
+    differently): ties go to the first maximum in row-major order, never
+    to padding, even of -infs; overlapping windows accumulate; the gather
+    kernel stays its adjoint."""
+    from graphnet.nn.pooling import MaxPool2DGather, MaxPool2DGrad
+    op = gn.nn.max_pool2d(gn.placeholder((None, None, None, shape[3])), pool, strides, padding).op
+    grad, gather = op.like(MaxPool2DGrad).kernel("numpy"), op.like(MaxPool2DGather).kernel("numpy")
+    _, h, w, c = shape
+    for run_index, x_shape in enumerate([(3, h, w, c), (5, h + 1, w + 1, c), (3, h, w, c)]):
+        rng = np.random.default_rng(run_index)
+        x = rng.integers(-1, 2, x_shape).astype(float)   # ties in most windows
+        x[0, :2, :2] = -np.inf
+        y = pool_reference(x, pool, strides, padding, "max")
+        g = rng.standard_normal(y.shape)
+        expected = max_pool_grad_reference(x, g, pool, strides, padding)
+        out = np.full_like(x, np.nan)
+        assert grad(x, y, g, out=out) is out
+        np.testing.assert_allclose(out, expected, rtol=1e-12)
+        np.testing.assert_allclose(grad(x, y, g), expected, rtol=1e-12)
+        v = rng.standard_normal(x.shape)
+        np.testing.assert_allclose(np.sum(gather(x, y, v) * g), np.sum(v * expected), rtol=1e-12)
+
+
 def test_avg_pool_of_a_constant_is_the_constant_even_with_same_padding():
     x = gn.constant(np.full((2, 5, 7, 3), 2.5))
     for padding in ("valid", "same"):
