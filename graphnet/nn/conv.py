@@ -42,6 +42,7 @@ from graphnet.nn.windows import (
     static_output_hw,
     tap,
 )
+from graphnet.scratch import kept
 from graphnet.shapes import format_shape
 
 
@@ -93,16 +94,6 @@ def _zeroed(out, shape: tuple, dtype) -> np.ndarray:
         return np.zeros(shape, dtype)
     out.fill(0)
     return out
-
-
-def _kept(scratch: dict, name: str, shape: tuple, dtype) -> np.ndarray:
-    """The array for the temporary `name`, kept in `scratch` (a plan step's
-    own dict) per shape and dtype. Zeroed once, when made: parts that no run
-    writes stay zero."""
-    key = (name, shape, np.dtype(dtype))
-    if key not in scratch:
-        scratch[key] = np.zeros(shape, dtype)
-    return scratch[key]
 
 
 #: Values of the patch matrix that Conv2DBackpropInput's loop makes at a time
@@ -167,20 +158,6 @@ def _col2im_channels_first(cols, strides, dilation, offsets, c0, out):
                         if 0 <= r < h:
                             run = out[n, r, q_lo:q_hi:strides[1], c0 + c]
                             run += cols[a, b, c, n, i, j_lo:j_hi]
-
-
-def _pad_into(padded: dict, x: np.ndarray, pads: tuple) -> np.ndarray:
-    """x zero-padded along H and W, in an array kept in `padded` for x's shape and pads."""
-    (top, bottom), (left, right) = pads
-    if not (top or bottom or left or right):
-        return x
-    n, h, w, c = x.shape
-    key = (x.shape, pads, x.dtype)   # the border of each is zero for good
-    if key not in padded:
-        padded[key] = np.zeros((n, h + top + bottom, w + left + right, c), x.dtype)
-    xp = padded[key]
-    xp[:, top:top + h, left:left + w] = x
-    return xp
 
 
 # ------------------------------------------------------------- forward
@@ -401,13 +378,13 @@ def _backprop_input_stride1(op, g, w, x, out, scratch):
     hp, wp = h + sum(pads[0]), width + sum(pads[1])
     og, front = cout // op.groups, dw * (kw - 1)
     images = max(1, min(n, BLOCK // (max(kw * og, kh * cg) * ho * wp)))
-    gpad = _kept(scratch, "g", (og, front + images * ho * wp), g.dtype)
-    gs = _kept(scratch, "shifted", (kw, og, images * ho * wp), g.dtype)
-    rows = _kept(scratch, "rows", (kh * cg, images * ho * wp), g.dtype)
-    dxp = _kept(scratch, "dxp", (cg, images, hp * wp), g.dtype)
+    gpad = kept(scratch, "g", (og, front + images * ho * wp), g.dtype)
+    gs = kept(scratch, "shifted", (kw, og, images * ho * wp), g.dtype)
+    rows = kept(scratch, "rows", (kh * cg, images * ho * wp), g.dtype)
+    dxp = kept(scratch, "dxp", (cg, images, hp * wp), g.dtype)
     out = np.empty(x.shape, g.dtype) if out is None else out
     for cs, os in _group_slices(op.groups, cin, cout):
-        w2 = _kept(scratch, "w", (kh * cg, kw * og), g.dtype)
+        w2 = kept(scratch, "w", (kh * cg, kw * og), g.dtype)
         np.copyto(w2.reshape(kh, cg, kw, og), w[..., os].transpose(0, 2, 1, 3))
         for start in range(0, n, images):
             nb = min(images, n - start)
@@ -489,18 +466,18 @@ class Im2Col(ConvAttributes):
         m, k = (None if None in (n, ho) else n * ho * wo), kh * kw * c
         return ((m, k) if _rows_layout(c, kw, wo) else (k, m)), dtype
 
-    def forward(self, x, w, out=None, padded=None):
+    def forward(self, x, w, out=None, scratch=None):
         x = x.astype(np.result_type(x, w), copy=False)
         kh, kw = w.shape[:2]
         pads, out_hw = self.geometry(x.shape, (kh, kw))
         rows = _rows_layout(x.shape[3], kw, out_hw[1])
-        xp = pad_hw(x, pads) if padded is None else _pad_into(padded, x, pads)
+        xp = pad_hw(x, pads, scratch=scratch)
         return patches(xp, (kh, kw), out_hw, self.strides, self.dilation, rows, out)
 
     def kernel(self, backend="numpy"):
         """`forward` keeping its zero-padded copy of x per plan step: the
         border stays zero, so each run only copies x into the middle."""
-        return functools.partial(self.forward, padded={})
+        return functools.partial(self.forward, scratch={})
 
     def grad(self, node, g):
         x, w = node.inputs

@@ -34,6 +34,7 @@ from graphnet.jit import loop
 from graphnet.ops import mean, multiply, reshape, sqrt, square, squeeze, subtract
 from graphnet.ops.elementwise import float_infer
 from graphnet.ops.shape import broadcast_like, sum_to_shape
+from graphnet.scratch import kept
 from graphnet.shapes import broadcast_shapes, format_shape, normalize_axes
 
 
@@ -294,17 +295,6 @@ def _kernel(op, backend: str):
 # (rows, features) temporary beyond the kept `centered` buffer.
 
 
-def _buffer(scratch: dict | None, name: str, shape: tuple, dtype) -> np.ndarray:
-    """An uninitialized array for the temporary `name`: fresh when `scratch`
-    is None, else kept in `scratch` (a plan step's own dict) per shape and dtype."""
-    if scratch is None:
-        return np.empty(shape, dtype)
-    key = (name, shape, dtype)
-    if key not in scratch:
-        scratch[key] = np.empty(shape, dtype)
-    return scratch[key]
-
-
 @functools.lru_cache(maxsize=64)
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     """A read-only vector of ones: `x @ ones` sums each row with BLAS."""
@@ -318,7 +308,7 @@ def _centered_rows(x: np.ndarray, eps: float, centered: np.ndarray, scratch) -> 
     row, a scratch vector. The variance is that of the centered values: the
     mean of the squares less the squared mean would cancel."""
     rows, n = x.shape[0], x.dtype.type(x.shape[1])
-    stat = _buffer(scratch, "row statistic", (rows,), x.dtype)
+    stat = kept(scratch, "row statistic", (rows,), x.dtype)
     mean = np.matmul(x, _ones(x.shape[1], x.dtype), out=stat)
     mean /= n
     np.subtract(x, mean[:, None], out=centered)
@@ -342,11 +332,11 @@ def _normalize_grad_passes(x, gamma, g, eps, out, scratch):
     factor takes one pass: dx = inv_std * h + a * c + b with
     a = -inv_std**3 * mean(h * c) and b = -inv_std * mean(h)."""
     rows, n = x.shape[0], x.dtype.type(x.shape[1])
-    c = _buffer(scratch, "centered", x.shape, x.dtype)
+    c = kept(scratch, "centered", x.shape, x.dtype)
     inv_std = _centered_rows(x, eps, c, scratch)
     h = np.multiply(g, gamma, out=out)
-    a = np.einsum("ij,ij->i", h, c, out=_buffer(scratch, "a", (rows,), x.dtype))
-    b = np.matmul(h, _ones(x.shape[1], x.dtype), out=_buffer(scratch, "b", (rows,), x.dtype))
+    a = np.einsum("ij,ij->i", h, c, out=kept(scratch, "a", (rows,), x.dtype))
+    b = np.matmul(h, _ones(x.shape[1], x.dtype), out=kept(scratch, "b", (rows,), x.dtype))
     a *= inv_std
     a *= inv_std
     a *= inv_std
@@ -362,7 +352,7 @@ def _normalize_grad_passes(x, gamma, g, eps, out, scratch):
 def _gamma_grad_passes(x, g, eps, scratch) -> np.ndarray:
     """dgamma before summing to gamma's shape: the column sums of g * xhat,
     as inv_std @ (g * c), c = x - mean: one pass and a BLAS vector-matrix product."""
-    c = _buffer(scratch, "centered", x.shape, x.dtype)
+    c = kept(scratch, "centered", x.shape, x.dtype)
     inv_std = _centered_rows(x, eps, c, scratch)
     c *= g
     return inv_std @ c

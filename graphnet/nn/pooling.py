@@ -40,6 +40,7 @@ from graphnet.nn.windows import (
     static_output_hw,
     tap,
 )
+from graphnet.scratch import kept
 
 
 @dataclass(frozen=True)
@@ -113,31 +114,6 @@ def _into(out, value: np.ndarray) -> np.ndarray:
         return value
     np.copyto(out, value)
     return out
-
-
-def _kept(scratch: dict, name: str, shape: tuple, dtype) -> np.ndarray:
-    """The array for the temporary `name`, kept in `scratch` (a plan step's
-    own dict) per shape and dtype (as in conv.py)."""
-    key = (name, shape, np.dtype(dtype))
-    if key not in scratch:
-        scratch[key] = np.zeros(shape, dtype)
-    return scratch[key]
-
-
-def _padded(scratch: dict, name: str, x: np.ndarray, pads: tuple, value) -> np.ndarray:
-    """x padded along H and W with `value`, in the array `name` kept in
-    `scratch` for x's shape and pads (its border keeps `value`: each run
-    copies x into the middle); x itself when there is no padding."""
-    (top, bottom), (left, right) = pads
-    if not (top or bottom or left or right):
-        return x
-    n, h, w, c = x.shape
-    key = (name, x.shape, pads, x.dtype)
-    if key not in scratch:
-        scratch[key] = np.full((n, h + top + bottom, w + left + right, c), value, x.dtype)
-    xp = scratch[key]
-    xp[:, top:top + h, left:left + w] = x
-    return xp
 
 
 # ----------------------------------------------------------- max pool
@@ -281,8 +257,8 @@ def _first_max_hits(op: PoolAttributes, x: np.ndarray, y: np.ndarray, scratch: d
     """
     pads, out_hw = op.geometry(x.shape)
     # Padding is never a window's maximum, even of -infs.
-    xp = _padded(scratch, "x", x, pads, np.nan)
-    hit, free = _kept(scratch, "hit", y.shape, bool), _kept(scratch, "free", y.shape, bool)
+    xp = pad_hw(x, pads, np.nan, scratch, "x")
+    hit, free = kept(scratch, "hit", y.shape, bool), kept(scratch, "free", y.shape, bool)
     free.fill(True)   # windows whose maximum is not found yet
     taps = op.taps(out_hw)
     for k, index in enumerate(taps):
@@ -307,10 +283,10 @@ class MaxPool2DGrad(PoolAttributes):
         n, h, w, c = x.shape
         out = _empty(out, x.shape, g.dtype)
         padded = (n, h + sum(pads[0]), w + sum(pads[1]), c)
-        dxp = out if padded == x.shape else _kept(scratch, "dxp", padded, g.dtype)
+        dxp = out if padded == x.shape else kept(scratch, "dxp", padded, g.dtype)
         dxp.fill(0)   # also where the taps cover it: warms the lines, measured faster
         overlapping = self.overlapping()
-        share = _kept(scratch, "share", g.shape, g.dtype) if overlapping else None
+        share = kept(scratch, "share", g.shape, g.dtype) if overlapping else None
         for index, hit in _first_max_hits(self, x, y, scratch):
             if overlapping:
                 dxp[index] += np.multiply(g, hit, out=share)
@@ -354,10 +330,10 @@ class MaxPool2DGather(PoolAttributes):
     def forward(self, x, y, v, out=None, scratch=None):
         scratch = {} if scratch is None else scratch
         pads, _ = self.geometry(x.shape)
-        vp = _padded(scratch, "v", v, pads, 0)
+        vp = pad_hw(v, pads, 0, scratch, "v")
         out = _empty(out, y.shape, v.dtype)
         out.fill(0)
-        share = _kept(scratch, "share", y.shape, v.dtype)
+        share = kept(scratch, "share", y.shape, v.dtype)
         for index, hit in _first_max_hits(self, x, y, scratch):
             out += np.multiply(vp[index], hit, out=share)
         return out

@@ -96,12 +96,24 @@ def check_nhwc(x, what: str = "input"):
         raise ShapeError(f"expects a floating-point {what}, got {x.dtype.name}")
 
 
-def pad_hw(x: np.ndarray, pads: tuple, value=0) -> np.ndarray:
-    """x padded along H and W (x itself when no padding is needed)."""
+def pad_hw(x: np.ndarray, pads: tuple, value=0, scratch: dict | None = None,
+           name: str = "padded") -> np.ndarray:
+    """x padded along H and W with `value` (x itself when no padding is
+    needed). With a plan step's `scratch` dict, into an array kept there
+    for x's shape and pads: its border keeps `value`, so each run only
+    copies x into the middle (graphnet/scratch.py)."""
     (top, bottom), (left, right) = pads
     if not (top or bottom or left or right):
         return x
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+    if scratch is None:
+        return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+    n, h, w, c = x.shape
+    key = (name, x.shape, pads, x.dtype)
+    if key not in scratch:
+        scratch[key] = np.full((n, h + top + bottom, w + left + right, c), value, x.dtype)
+    xp = scratch[key]
+    xp[:, top:top + h, left:left + w] = x
+    return xp
 
 
 def crop_hw(xp: np.ndarray, pads: tuple, hw: tuple) -> np.ndarray:
