@@ -9,22 +9,12 @@ import graphnet as gn
 from graphnet.graph import apply
 from graphnet.nn.conv import Col2Im, Conv2DBackpropInput, Im2Col
 
+from .test_conv import CASES as CONV_CASES
+
 pytest.importorskip("numba")
 
-# label, x shape, kernel shape, conv2d keyword arguments
-CASES = [
-    ("stride1-valid", (2, 5, 6, 3), (3, 3, 3, 2), {}),
-    ("lenet-conv2", (3, 14, 14, 6), (5, 5, 6, 16), {}),
-    ("stride2-same", (2, 7, 6, 2), (3, 3, 2, 3), dict(strides=2, padding="same")),
-    ("stride2-valid-nonsquare", (1, 7, 8, 2), (3, 2, 2, 2), dict(strides=2)),
-    ("explicit-padding", (2, 5, 5, 2), (2, 3, 2, 2), dict(padding=((1, 2), (0, 1)))),
-    ("int-padding-strides12", (1, 6, 7, 2), (3, 3, 2, 2), dict(padding=1, strides=(1, 2))),
-    ("dilation2-same", (1, 7, 7, 2), (3, 3, 2, 2), dict(padding="same", dilation=2)),
-    ("dilation2-valid-nonsquare", (2, 7, 8, 1), (2, 3, 1, 3), dict(dilation=2)),
-    ("one-channel-same", (2, 9, 9, 1), (3, 3, 1, 2), dict(padding="same")),
-    ("groups2", (1, 5, 5, 4), (3, 3, 2, 4), dict(groups=2, padding="same")),
-    ("even-kernel-same", (1, 4, 5, 2), (2, 4, 2, 1), dict(padding="same")),
-]
+# test_conv's cases, and LeNet's second convolution
+CASES = CONV_CASES + [("lenet-conv2", (3, 14, 14, 6), (5, 5, 6, 16), {})]
 IDS = [c[0] for c in CASES]
 
 
