@@ -142,14 +142,24 @@ def _check_params(x: Node, *params: Node):
 
 
 @dataclass(frozen=True)
-class Normalize(Op):
-    """(x - mean) / sqrt(var + eps) * gamma + beta, statistics over `axis`."""
-
-    writes_out = True
-    backends = ("numba",)
+class _Statistics(Op):
+    """What the three kernels share: the axes of the statistics, and eps."""
 
     axis: tuple
     eps: float
+
+    @property
+    def backends(self) -> tuple:
+        """The numba loops run the layer norm layout (trailing axes); batch
+        norm, whose statistics span the batch axis 0, keeps NumPy's kernels."""
+        return () if 0 in self.axis else ("numba",)
+
+
+@dataclass(frozen=True)
+class Normalize(_Statistics):
+    """(x - mean) / sqrt(var + eps) * gamma + beta, statistics over `axis`."""
+
+    writes_out = True
 
     def infer(self, x, gamma, beta):
         _check_params(x, gamma, beta)
@@ -193,14 +203,10 @@ class Normalize(Op):
 
 
 @dataclass(frozen=True)
-class NormalizeGrad(Op):
+class NormalizeGrad(_Statistics):
     """dx of Normalize: inv_std * (h - mean(h) - xhat * mean(h * xhat)), h = g * gamma."""
 
     writes_out = True
-    backends = ("numba",)
-
-    axis: tuple
-    eps: float
 
     def infer(self, x, gamma, g):
         return x.shape, x.dtype
@@ -244,13 +250,8 @@ class NormalizeGrad(Op):
 
 
 @dataclass(frozen=True)
-class NormalizeGammaGrad(Op):
+class NormalizeGammaGrad(_Statistics):
     """dgamma of Normalize: g * xhat summed to gamma's shape (input 2)."""
-
-    backends = ("numba",)
-
-    axis: tuple
-    eps: float
 
     def infer(self, x, g, gamma):
         return gamma.shape, x.dtype
@@ -286,7 +287,7 @@ class NormalizeGammaGrad(Op):
 def _kernel(op, backend: str):
     """The numba backend's compiled row loops; else `forward` with scratch
     buffers that this plan step keeps and reuses while the shapes repeat."""
-    return op._loop if backend == "numba" else functools.partial(op.forward, scratch={})
+    return op._loop if backend in op.backends else functools.partial(op.forward, scratch={})
 
 
 # ------------------------------------------ row passes (NumPy backend)
