@@ -3,14 +3,17 @@
     python -m benchmarks                         # everything (several minutes)
     python -m benchmarks --only seed,wide --repeats 3
     python -m benchmarks --quick --no-torch      # a smoke run, seconds
+    python -m benchmarks --only seed,transformer --blas-threads 1 --torch-threads 1
     python -m benchmarks --out benchmarks/results.md
 
 Prints Markdown tables of medians and ratios against the peers measured in
-the same run (hand-written NumPy, the BLAS floor, PyTorch eager), then the
-speed targets of the compiler and layer issues with the measured figures.
-The environment is left alone: thread variables are reported as found,
-unless `--blas-threads` asks to set them. Exits with status 1 when a
-cross-check between variants fails.
+the same run (hand-written NumPy, the BLAS floor, PyTorch eager, JAX jit),
+then the speed targets of the compiler and layer issues with the measured
+figures. PyTorch and JAX are optional peers (`pip install torch`, `pip
+install jax jaxlib`): their rows are skipped when they are not importable,
+or with --no-torch / --no-jax. The environment is left alone: thread
+variables are reported as found, unless `--blas-threads` asks to set them.
+Exits with status 1 when a cross-check between variants fails.
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     parser.add_argument("--torch-threads", type=int, default=2,
                         help="torch.set_num_threads for the PyTorch rows (default 2)")
+    parser.add_argument("--no-jax", action="store_true",
+                        help="skip the JAX jit rows (optional peer: pip install jax jaxlib)")
     parser.add_argument("--blas-threads", type=int, default=None,
-                        help="set OPENBLAS/OMP/MKL_NUM_THREADS to this before NumPy loads "
+                        help="set OPENBLAS/OMP/MKL_NUM_THREADS to this before NumPy loads; "
+                             "1 also keeps JAX on one thread via XLA_FLAGS "
                              "(default: leave the environment alone)")
     parser.add_argument("--data", help="mnist.npz or its folder (default: graphnet's loader: "
                                        "$GRAPHNET_DATA, then the cache)")
@@ -89,14 +95,18 @@ def main(argv=None) -> int:
     from benchmarks.targets import targets_section
 
     torch = None if args.no_torch else harness.import_torch(args.torch_threads)
-    ctx = harness.Context(repeats=args.repeats, quick=args.quick, torch=torch,
+    jax, jax_threading = (None, "") if args.no_jax else harness.import_jax(
+        one_thread=args.blas_threads == 1)
+    ctx = harness.Context(repeats=args.repeats, quick=args.quick, torch=torch, jax=jax,
                           data_path=args.data, synthetic=args.synthetic, profile=args.profile)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     head = ["## graphnet benchmarks", "",
             f"`{harness.command_line()}`, started {started}; medians of {args.repeats} "
             f"repeat(s), variants interleaved round-robin."]
     skipped = "skipped (--no-torch)" if args.no_torch else "not importable (rows skipped)"
-    head += [f"- {line}" for line in harness.environment(torch, skipped)]
+    jax_skipped = "skipped (--no-jax)" if args.no_jax else "not importable (rows skipped)"
+    head += [f"- {line}" for line in harness.environment(torch, skipped, jax, jax_skipped,
+                                                                  jax_threading)]
     head.append("- the machine is shared: absolute times are noisy, the ratios within one "
                 "run are what to compare")
     print("\n".join(head) + "\n", flush=True)

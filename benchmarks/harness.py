@@ -32,10 +32,18 @@ import numpy as np
 NOISY = 1.5
 
 #: Roles that the ratio columns compare against, with their column titles.
-PEERS = {"numpy": "vs hand NumPy", "floor": "vs BLAS floor", "torch": "vs PyTorch"}
+PEERS = {"numpy": "vs hand NumPy", "floor": "vs BLAS floor", "torch": "vs PyTorch",
+         "jax": "vs JAX"}
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS")
+                    "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS",
+                    "XLA_FLAGS")
+
+#: XLA flags that once kept JAX's CPU backend on one thread (Eigen's thread pool
+#: off). jax 0.10 accepts them but still ran a 1024x1024 matmul on both cores
+#: here (CPU time / wall 1.9), so `import_jax` also creates XLA's CPU client
+#: under a one-CPU affinity, which sizes its thread pool to one (CPU / wall 1.0).
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 # ------------------------------------------------------------- trainers
@@ -45,7 +53,7 @@ class Trainer:
     """One variant of a workload. Subclasses set `role` and `label` and
     implement `reset` and `step`; `run` is the timed unit.
 
-    `role` is what ratios are taken against ("numpy", "floor", "torch") or a
+    `role` is what ratios are taken against ("numpy", "floor", "torch", "jax") or a
     graphnet role ("graphnet", ...). `traced` is False where tracemalloc
     cannot see the allocations (PyTorch's allocator).
     """
@@ -307,10 +315,12 @@ def format_bytes(n: float) -> str:
 # ---------------------------------------------------------- environment
 
 
-def environment(torch, torch_note: str = "not importable") -> list:
+def environment(torch, torch_note: str = "not importable", jax=None,
+                jax_note: str = "not importable", jax_threading: str = "") -> list:
     """Lines describing the machine, versions and thread settings."""
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, "
-             f"torch {torch.__version__ if torch else torch_note}, numba {_version('numba')} "
+             f"torch {torch.__version__ if torch else torch_note}, "
+             f"jax {jax.__version__ if jax else jax_note}, numba {_version('numba')} "
              "(graphnet's optional kernel backend; the hand-written trainers are plain NumPy)",
              f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average "
              + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"]
@@ -324,6 +334,10 @@ def environment(torch, torch_note: str = "not importable") -> list:
         lines.append(f"BLAS in use: {blas}")
     if torch:
         lines.append(f"torch threads: {torch.get_num_threads()}")
+    if jax:
+        lines.append(f"jax devices: {', '.join(str(d) for d in jax.devices())}; "
+                     + (jax_threading or "XLA's default CPU threading (all cores; one thread "
+                        "only with --blas-threads 1)"))
     return lines
 
 
@@ -374,6 +388,42 @@ def import_torch(threads: int):
         return None
     torch.set_num_threads(threads)
     return torch
+
+
+def import_jax(one_thread: bool) -> tuple:
+    """(jax on its CPU backend, how its threads were limited), or (None, "")
+    with the reason printed. With `one_thread`, XLA_ONE_THREAD is appended to
+    $XLA_FLAGS first: XLA reads the flags once, when its backend starts, so
+    this must run before jax is imported anywhere."""
+    before = os.environ.get("XLA_FLAGS")
+    if one_thread:
+        if sys.modules.get("jax") is not None:
+            print("warning: jax was already imported; XLA_FLAGS may not apply")
+        if XLA_ONE_THREAD not in (before or ""):
+            os.environ["XLA_FLAGS"] = f"{before or ''} {XLA_ONE_THREAD}".strip()
+    try:
+        import jax
+    except ImportError:
+        if before is None:  # the report's thread variables show only what applies
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = before
+        print("JAX is not importable: its rows are skipped (pip install jax jaxlib to add them)")
+        return None, ""
+    jax.config.update("jax_platforms", "cpu")
+    jax_threading = ""
+    if one_thread and hasattr(os, "sched_setaffinity"):
+        cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(cpus)})
+        try:
+            jax.devices()  # creates the CPU client and its thread pool, sized to the affinity
+        finally:
+            os.sched_setaffinity(0, cpus)
+        jax_threading = (f"one thread: XLA_FLAGS as above, and XLA's CPU client created under "
+                         f"a one-CPU affinity (its pool threads stay on CPU {min(cpus)})")
+    elif one_thread:
+        jax_threading = "XLA_FLAGS as above (no sched_setaffinity here: may use more threads)"
+    return jax, jax_threading
 
 
 # ------------------------------------------------------------------ data
@@ -433,6 +483,7 @@ class Context:
     repeats: int = 5
     quick: bool = False
     torch: object = None          # the torch module, or None to skip its rows
+    jax: object = None            # the jax module, or None to skip its rows
     data_path: str | None = None
     synthetic: bool = False
     profile: bool = False

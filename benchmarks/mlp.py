@@ -12,6 +12,7 @@ import numpy as np
 
 import graphnet as gn
 from benchmarks.harness import TorchTrainer, Trainer
+from benchmarks.jax_kit import JaxTrainer, adam_update
 from benchmarks.numpy_kit import FlatParams, SoftmaxCrossEntropy
 
 LEARNING_RATE = 1e-3
@@ -232,3 +233,43 @@ class TorchMLP(TorchTrainer):
         for lin in self.linears:
             out += [lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy()]
         return out
+
+
+# ------------------------------------------------------------------- JAX
+
+
+class JaxMLP(JaxTrainer):
+    """JAX jit, written by hand: the MLP's loss in jax.numpy, jax.grad, and
+    Adam with graphnet's epsilon placement, as one jitted step. The images
+    are put on the device once and passed to every step (arguments, not
+    closed-over constants), which slices batch i out of them
+    (lax.dynamic_slice), as the other trainers take views."""
+
+    def __init__(self, jax, data, sizes, batch, weights):
+        self.jax, self.batch, self.steps = jax, batch, len(data.x) // batch
+        self.initial = list(weights)
+        self.x = jax.device_put(data.x)
+        self.y = jax.device_put(data.y.astype(np.int32))
+        jnp, lax = jax.numpy, jax.lax
+
+        def loss_fn(params, x, y):
+            h = x
+            for k in range(0, len(params), 2):
+                h = h @ params[k] + params[k + 1]
+                if k < len(params) - 2:
+                    h = jax.nn.relu(h)
+            logp = jax.nn.log_softmax(h)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        def train_step(params, state, images, labels, start):
+            x = lax.dynamic_slice_in_dim(images, start, batch)
+            y = lax.dynamic_slice_in_dim(labels, start, batch)
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+            params, state = adam_update(jnp, params, grads, state, LEARNING_RATE,
+                                        epsilon=EPSILON)
+            return params, state, loss
+
+        self.train_step = jax.jit(train_step)
+
+    def batch_args(self, i):
+        return self.x, self.y, (i % self.steps) * self.batch

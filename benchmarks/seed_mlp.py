@@ -5,8 +5,8 @@ one epoch of MNIST (1,875 steps).
 Variants: graphnet's model.fit; graphnet's compiled plan of [loss, update]
 in a plain loop (framework overhead without the model API); the same plan
 with every compiler pass off; the hand-written NumPy trainer; the BLAS
-floor; PyTorch eager. All start from the same weights and see the same
-batches in the same order.
+floor; PyTorch eager and JAX jit (optional peers). All start from the same
+weights and see the same batches in the same order.
 
     python -m benchmarks --only seed
 """
@@ -18,6 +18,7 @@ from benchmarks.mlp import (
     BlasFloor,
     GraphnetFit,
     GraphnetPlan,
+    JaxMLP,
     NumpyMLP,
     TorchMLP,
     initial_weights,
@@ -39,6 +40,8 @@ def run(ctx: Context) -> list:
                 BlasFloor(data, SIZES, BATCH, weights)]
     if ctx.torch:
         trainers.append(TorchMLP(ctx.torch, data, SIZES, BATCH, weights))
+    if ctx.jax:
+        trainers.append(JaxMLP(ctx.jax, data, SIZES, BATCH, weights))
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=5 if ctx.quick else 50)
     losses = ", ".join(f"{t.trainer.label} {t.loss:.4f}" for t in timings if t.loss == t.loss)
     notes.append(f"mean training loss of the last timed run ({steps} steps): {losses}")

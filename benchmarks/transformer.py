@@ -8,7 +8,8 @@ graphnet's block is `gn.layers.TransformerEncoderLayer` when that layer
 exists, else the same maths from graph ops (`gn.nn.layer_norm`,
 `gn.nn.attention`, matmuls, `gn.gelu`). PyTorch's is
 `torch.nn.TransformerEncoderLayer(norm_first=True, batch_first=True,
-dropout=0)`. Both start from the same weights.
+dropout=0)`. JAX's (optional) is the same maths in jax.numpy, jitted with
+its Adam step. All start from the same weights.
 
     python -m benchmarks --only transformer
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 import graphnet as gn
 from benchmarks.harness import Context, Trainer, compare, profile, timing_section
+from benchmarks.jax_kit import JaxTrainer, adam_update
 from graphnet.compiler.kernels import numba_available
 
 D_MODEL, HEADS, FFN, SEQ, BATCH = 128, 4, 512, 64, 32
@@ -203,6 +205,53 @@ class TorchBlock(Trainer):
         return loss.item()
 
 
+# ------------------------------------------------------------------- JAX
+
+
+class JaxBlock(JaxTrainer):
+    """JAX jit, written by hand: the block (layer norm with EPS_LN, exact
+    GELU), its MSE loss, jax.grad and Adam with graphnet's epsilon
+    placement, as one jitted step. The batches live on the device and are
+    passed to every step, which picks batch i % BATCHES."""
+
+    label = "JAX jit (hand-written block)"
+
+    def __init__(self, jax, batches, weights):
+        self.jax, self.initial = jax, dict(weights)
+        self.inputs, self.targets = (jax.device_put(b) for b in batches)
+        jnp = jax.numpy
+        depth = D_MODEL // HEADS
+
+        def norm(h, g, beta):
+            mean = jnp.mean(h, -1, keepdims=True)
+            var = jnp.mean(jnp.square(h - mean), -1, keepdims=True)
+            return (h - mean) / jnp.sqrt(var + EPS_LN) * g + beta
+
+        def heads(t):  # (batch, seq, d) -> (batch, heads, seq, depth)
+            return t.reshape(t.shape[0], SEQ, HEADS, depth).transpose(0, 2, 1, 3)
+
+        def loss_fn(w, x, target):
+            h = norm(x, w["g1"], w["beta1"])
+            q, k, v = (heads(h @ w[f"w{n}"] + w[f"b{n}"]) for n in "qkv")
+            p = jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(depth), axis=-1)
+            a = (p @ v).transpose(0, 2, 1, 3).reshape(x.shape)
+            x = x + (a @ w["wo"] + w["bo"])
+            f = jax.nn.gelu(norm(x, w["g2"], w["beta2"]) @ w["w1"] + w["b1"], approximate=False)
+            out = x + (f @ w["w2"] + w["b2"])
+            return jnp.mean(jnp.square(out - target))
+
+        def train_step(params, state, inputs, targets, j):
+            loss, grads = jax.value_and_grad(loss_fn)(params, inputs[j], targets[j])
+            params, state = adam_update(jnp, params, grads, state, LEARNING_RATE,
+                                        epsilon=EPSILON)
+            return params, state, loss
+
+        self.train_step = jax.jit(train_step)
+
+    def batch_args(self, i):
+        return self.inputs, self.targets, i % BATCHES
+
+
 def run(ctx: Context) -> list:
     """The Transformer block's section."""
     steps = 2 if ctx.quick else STEPS
@@ -214,8 +263,12 @@ def run(ctx: Context) -> list:
         trainers.append(GraphnetBlock(batches, weights, backend="numpy"))
     if ctx.torch:
         trainers.append(TorchBlock(ctx.torch, batches, weights))
+    if ctx.jax:
+        trainers.append(JaxBlock(ctx.jax, batches, weights))
+    # JAX, when present, is the reference: its Adam is graphnet's, PyTorch's is not
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=2 if ctx.quick else 5,
-                                 reference="torch", alloc_steps=2 if ctx.quick else 3)
+                                 reference="jax" if ctx.jax else "torch",
+                                 alloc_steps=2 if ctx.quick else 3)
     graphnet.reset()
     first, expected = graphnet.step(0), numpy_loss(batches[0][0], batches[1][0], weights)
     rel = abs(first - expected) / expected

@@ -3,12 +3,18 @@ tiny sizes, without PyTorch or the MNIST file, one BLAS thread (busy
 shared machines make two-thread BLAS crawl). It checks that every
 workload runs, that its variants agree (the suite exits 1 when a
 cross-check fails) and that the report has the expected rows. Times are
-never asserted: they belong to the benchmark's own report."""
+never asserted: they belong to the benchmark's own report.
 
+JAX is an optional peer: where it is installed the smoke run includes its
+rows; its absence is simulated (and --no-jax tried) either way."""
+
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,17 +31,25 @@ EXPECTED_TITLES = [
     "### LeNet-5 conv and pool ops", "### Compile time versus graph size",
     "### Targets from the issues",
 ]
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
+def run_benchmarks(args, tmp_path, prelude=""):
+    """(subprocess result, report text) of `python -m benchmarks ARGS --out ...`,
+    with `prelude` (Python) run in the process first."""
+    out = tmp_path / "results.md"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+    code = (f"{prelude}\nimport sys\nfrom benchmarks.__main__ import main\n"
+            f"sys.exit(main({[*args, '--out', str(out)]!r}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result, out.read_text()
 
 
 def test_quick_run_reports_every_workload(tmp_path):
-    out = tmp_path / "results.md"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--no-torch", "--synthetic",
-         "--blas-threads", "1", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = out.read_text()
+    result, report = run_benchmarks(["--quick", "--no-torch", "--synthetic",
+                                     "--blas-threads", "1"], tmp_path)
     assert report.startswith("## graphnet benchmarks")
     for title in EXPECTED_TITLES:
         assert title in report, title
@@ -45,6 +59,32 @@ def test_quick_run_reports_every_workload(tmp_path):
     assert "cross-check" in report and "forward check" in report and "FAILED" not in report
     assert "thread variables: OPENBLAS_NUM_THREADS=1" in report and "numpy " in report
     assert "| chain |" in result.stdout
+    if HAS_JAX:  # the JAX peer, on one thread, cross-checked in both of its workloads
+        assert report.count("| JAX jit |") == 1 and "| JAX jit (hand-written block) |" in report
+        assert report.count("vs JAX (median / best)") == 2
+        assert "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false" in report
+        assert "; JAX jit " in report and "cross-check, mean loss over 2 steps" \
+            " from the same initial weights: JAX jit (hand-written block)" in report
+    else:
+        assert "jax not importable (rows skipped)" in report
+
+
+@pytest.mark.parametrize("how", ["simulated", "--no-jax"])
+def test_quick_run_without_jax(tmp_path, how):
+    """Without JAX (an import that fails, or --no-jax) its rows and column are skipped."""
+    if how == "simulated":  # sys.modules[name] = None makes `import name` raise ImportError
+        block_jax = "import sys\nsys.modules['jax'] = None"
+        result, report = run_benchmarks(["--quick", "--no-torch", "--synthetic", "--blas-threads",
+                                         "1", "--only", "seed,transformer"], tmp_path, block_jax)
+        assert "JAX is not importable" in result.stdout
+        assert "jax not importable (rows skipped)" in report
+        assert "XLA_FLAGS" not in report and "already imported" not in result.stdout
+    else:
+        _, report = run_benchmarks(["--quick", "--no-torch", "--synthetic", "--blas-threads", "1",
+                                    "--only", "seed", "--no-jax"], tmp_path)
+        assert "jax skipped (--no-jax)" in report
+    assert "JAX jit" not in report and "vs JAX" not in report and "FAILED" not in report
+    assert "| graphnet plan |" in report and "| hand-written NumPy |" in report
 
 
 def test_unknown_workload_is_refused():
