@@ -137,3 +137,28 @@ def test_compiled_plan_runs_in_a_session(affine):
     assert "def plan(feeds, variables):" in plan.source
     with pytest.raises(gn.GraphError, match="need placeholders \\['x'\\]"):
         gn.compile(y, feeds=[])
+
+
+def test_profile_times_every_step_and_names_the_slowest():
+    x = gn.placeholder((None, 3), "float32", name="x")
+    w = gn.variable(np.ones((3, 2), np.float32), name="w")
+    loss = gn.sum(gn.exp(x @ w))
+    train = gn.assign_sub(w, 0.01 * gn.gradients(loss, [w])[0])
+    sess = gn.Session()
+    profile = sess.profile([loss, train], {x: np.ones((4, 3), np.float32)}, runs=4)
+    assert len(profile.seconds) == len(profile.steps) and profile.runs == 4
+    assert all(t >= 0 for t in profile.seconds) and profile.total > 0
+    slowest = profile.slowest(3)
+    assert len(slowest) == 3 and slowest[0][0] >= slowest[1][0] >= slowest[2][0]
+    text = str(profile)
+    assert text.startswith(f"{profile.total * 1e3:.3f} ms per run") and "test_session.py" in text
+    value = 1.0  # the plan really ran: 1 untimed and 4 timed SGD steps on every entry of w
+    for _ in range(5):
+        value -= 0.01 * 4 * np.exp(3 * value)
+    np.testing.assert_allclose(sess.get(w), np.full((3, 2), value), rtol=1e-4)
+
+
+def test_profile_checks_feeds_like_run():
+    x = gn.placeholder((None, 3), "float32", name="x")
+    with pytest.raises(FeedError, match="needs a value"):
+        gn.Session().profile(gn.sum(x), {})

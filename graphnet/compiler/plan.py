@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +38,22 @@ class Plan:
         self.source = _source(self.steps, outputs)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
+        self._namespace, self._outputs = namespace, outputs
 
     def __call__(self, feed_values: list, variable_values: list) -> list:
         return self._function(feed_values, variable_values)
+
+    def profile(self, feed_values: list, variable_values: list, runs: int = 10) -> "Profile":
+        """Time each step over `runs` runs of the plan (after one untimed run);
+        updates happen as in `__call__`: profiling a training step trains."""
+        timed = _source(self.steps, self._outputs, timed=True)
+        namespace = dict(self._namespace, clock=time.perf_counter)
+        exec(compile(timed, "<graphnet plan, timed>", "exec"), namespace)  # noqa: S102
+        seconds = [0.0] * len(self.steps)
+        namespace["plan"](feed_values, variable_values, [0.0] * len(self.steps))
+        for _ in range(runs):
+            namespace["plan"](feed_values, variable_values, seconds)
+        return Profile(self.steps, [t / runs for t in seconds], runs)
 
     def unflatten(self, values: list):
         """Flat output values in the structure the fetches were given in."""
@@ -133,13 +147,46 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
     return steps, [local[o] for o in graph.outputs], namespace
 
 
-def _source(steps: list, outputs: list) -> str:
-    """Python source of `plan(feeds, variables)`: one commented line per step."""
-    lines = ["def plan(feeds, variables):"]
-    for step in steps:
+def _source(steps: list, outputs: list, timed: bool = False) -> str:
+    """Python source of `plan(feeds, variables)`: one commented line per step.
+    `timed` adds an argument, `seconds`, and adds each step's time to it."""
+    lines = [f"def plan(feeds, variables{', seconds' if timed else ''}):"]
+    if timed:
+        lines.append("    start = clock()")
+    for i, step in enumerate(steps):
         node = step.nodes[-1]
         code = f"{step.target} = {step.code}"
         what = node.op.describe(node) if hasattr(node.op, "describe") else node.name
         lines.append(f"    {code:<40}  # {type_string(node)} {what} ({node.origin})")
+        if timed:
+            lines.append(f"    end = clock(); seconds[{i}] += end - start; start = end")
     lines.append(f"    return [{', '.join(outputs)}]")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Seconds per run of each step of a plan (`Plan.profile`,
+    `Session.profile`); `str()` lists the slowest steps first."""
+
+    steps: list
+    seconds: list
+    runs: int
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds)
+
+    def slowest(self, count: int = 20) -> list:
+        """[(seconds, step), ...] of the `count` slowest steps."""
+        return sorted(zip(self.seconds, self.steps, strict=True), key=lambda p: -p[0])[:count]
+
+    def __str__(self) -> str:
+        lines = [f"{self.total * 1e3:.3f} ms per run over {len(self.steps)} steps "
+                 f"(mean of {self.runs} runs); slowest steps:"]
+        for seconds, step in self.slowest():
+            node = step.nodes[-1]
+            share = seconds / self.total if self.total else 0.0
+            lines.append(f"{seconds * 1e3:9.3f} ms {share:6.1%}  [{step.kernel}] {step.target} = "
+                         f"{node.op.kind} {node.name} ({node.origin})")
+        return "\n".join(lines)
