@@ -398,3 +398,16 @@ def test_fusion_can_be_disabled():
     out, feed = dense_relu()
     plan = gn.compile(out, feed_shapes=shapes_of(feed), disable=NO_FUSION)
     assert not fused_steps(plan) and "fuse_elementwise" not in plan.explain()
+
+
+def test_a_cheap_value_read_by_a_larger_op_is_stored_not_recomputed():
+    """A reader that broadcasts the value into a larger shape cannot take a
+    clone into its kernel: the value stays one export."""
+    x = gn.placeholder((64, 1), "float32", name="x")
+    z = gn.placeholder((64, 5), "float32", name="z")
+    half = x * 0.5
+    out = [gn.sum(gn.exp(half) + x), gn.sum(half + z)]
+    feed = {x: np.arange(64, dtype=np.float32).reshape(64, 1) / 64,
+            z: np.ones((64, 5), np.float32)}
+    plan = assert_fusion_changes_nothing(out, feed)
+    assert "recomputed" not in plan.explain()

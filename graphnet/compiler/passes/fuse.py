@@ -199,6 +199,8 @@ def _join(node: Node, producers: list, position: dict, group_of: dict, readers: 
 
 #: Ops cheap enough to compute twice rather than store and read back.
 CHEAP = (ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Neg)
+#: Regrouping rounds at most: each moves an export one cheap op down a chain.
+ROUNDS = 8
 
 
 def _recompute_cheap_exports(graph: Graph) -> tuple:
@@ -207,22 +209,26 @@ def _recompute_cheap_exports(graph: Graph) -> tuple:
     the graph regrouped (an export moves down the chain, `h * 0.5` -> `h`
     -> the matmul output, so this repeats a few times at most)."""
     recomputed = 0
-    while True:
+    for _ in range(ROUNDS):
         groups = find_groups(graph)
         rewire = _cheap_exports(graph, groups)
         if not rewire:
-            if recomputed:
-                note(f"{plural(recomputed, 'cheap value')} recomputed where read, not stored")
-            return graph, groups
+            break
         graph, clones = _clone_for_users(graph, rewire)
         recomputed += clones
+    else:
+        groups = find_groups(graph)
+    if recomputed:
+        note(f"{plural(recomputed, 'cheap value')} recomputed where read, not stored")
+    return graph, groups
 
 
 def _cheap_exports(graph: Graph, groups: list) -> dict:
     """{user id: {member id: key of the user's group}} for members worth
     recomputing: a cheap op of one full-size array (other inputs scalars or
     small broadcast arrays), not fetched, not its kernel's result, and read
-    outside its group only by fusible nodes. (A clone may read a variable
+    outside its group only by fusible nodes of its shape (which can take a
+    clone into their kernel). (A clone may read a variable
     that is updated: the graph orders updates after every read.)"""
     member_of = {m: g for g in groups for m in g.members}
     users, fetched = graph.consumers(), set(graph.outputs)
@@ -231,7 +237,8 @@ def _cheap_exports(graph: Graph, groups: list) -> dict:
         for m in group.members[:-1]:
             outside = [u for u in users[m] if member_of.get(u) is not group]
             if (not outside or m in fetched or not isinstance(m.op, CHEAP)
-                    or not all(fusible(u) for u in outside) or not _one_full_input(m)):
+                    or not all(fusible(u) and u.shape == m.shape for u in outside)
+                    or not _one_full_input(m)):
                 continue
             for u in outside:
                 key = id(member_of[u]) if u in member_of else u.id
