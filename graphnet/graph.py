@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import itertools
 import os
 import re
@@ -47,8 +49,8 @@ class Op:
     writes_out = False
     #: What a plan reports as the kernel that runs this op (`explain()`, diagrams).
     kernel_kind = "numpy"
-    #: Kernel backends, besides NumPy, for which `kernel(backend)` gives a
-    #: kernel of the op's own: ("numba",) for a compiled loop (graphnet/jit.py).
+    #: Kernel backends, besides NumPy, that the op's `forward_loop` serves:
+    #: ("numba",) for a compiled loop (graphnet/jit.py).
     backends = ()
 
     @property
@@ -81,10 +83,14 @@ class Op:
 
     def kernel(self, backend: str = "numpy"):
         """The callable a plan runs for this op under kernel `backend`
-        ("numpy" or "numba"): `forward`, a compiled loop for a backend in
-        `backends`, or a fresh object for ops whose kernels keep state per
-        plan step (scratch buffers)."""
-        return self.forward
+        ("numpy" or "numba"): `forward_loop` for a backend in `backends`
+        (a compiled loop, graphnet/jit.py), else `forward`. One that takes
+        `scratch=` gets a dict of its own, so each plan step keeps its
+        temporaries between runs (graphnet/scratch.py)."""
+        run = self.forward_loop if backend in self.backends else self.forward
+        if "scratch" in inspect.signature(run).parameters:
+            return functools.partial(run, scratch={})
+        return run
 
     def targets(self, node: Node) -> tuple:
         """The variables `node` updates in place: an assignment's first input

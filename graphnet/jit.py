@@ -3,9 +3,9 @@
 Some kernels are one pass over memory in a loop but many in NumPy: a
 pooling window's maximum and where it sits, a layer norm row's statistics
 and normalisation, col2im's scatter. Such an op lists "numba" in its
-`backends` and returns, from `kernel("numba")`, a function that runs loops
-decorated with `@loop`. A plan compiled with the numba backend runs them;
-the NumPy `forward` stays the reference the tests compare them against.
+`backends` and defines `forward_loop`, which runs loops decorated with
+`@loop`; a plan compiled with the numba backend calls it (`Op.kernel`).
+The NumPy `forward` stays the reference the tests compare them against.
 
     @loop
     def _scale_rows(x, out):

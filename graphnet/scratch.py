@@ -1,13 +1,16 @@
 """Temporaries a plan step keeps between runs, so a steady-state step allocates nothing.
 
-An op whose NumPy kernel needs temporaries returns, from `kernel(backend)`,
-`functools.partial(self.forward, scratch={})`: each plan step owns one dict,
-and `kept(scratch, name, shape, dtype)` hands it the same array for the same
-temporary on every run. Called without a dict (`scratch=None`, as `forward`
-is when the compiler folds constants), it makes a fresh array.
+A kernel (`forward` or `forward_loop`) that needs temporaries takes a
+`scratch=None` argument; `Op.kernel` then gives each plan step a dict of its
+own, and `kept(scratch, name, shape, dtype)` hands it the same array for the
+same temporary on every run. Called without a dict (as `forward` is when the
+compiler folds constants), it makes a fresh array. `ones(n, dtype)` is a
+shared read-only vector for row sums by BLAS.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -21,3 +24,11 @@ def kept(scratch: dict | None, name: str, shape: tuple, dtype) -> np.ndarray:
     if key not in scratch:
         scratch[key] = np.zeros(shape, dtype)
     return scratch[key]
+
+
+@functools.lru_cache(maxsize=64)
+def ones(n: int, dtype) -> np.ndarray:
+    """A read-only vector of `n` ones: `ones @ x` sums x's rows with BLAS."""
+    vector = np.ones(n, dtype)
+    vector.setflags(write=False)
+    return vector

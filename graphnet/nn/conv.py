@@ -23,7 +23,6 @@ Like TensorFlow, the kernel is applied as a cross-correlation (no flip).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +69,6 @@ class ConvAttributes(Op):
     def like(self, op_class) -> Op:
         """The op of class `op_class` with these same attributes."""
         return op_class(**self.attributes())
-
-    def kernel(self, backend="numpy"):
-        return self.forward_loop if backend in self.backends else self.forward
 
 
 def _rows_layout(channels: int, kw: int, out_w: int) -> bool:
@@ -304,12 +300,6 @@ class Conv2DBackpropInput(ConvAttributes):
             np.copyto(out, dx)
         return out
 
-    def kernel(self, backend="numpy"):
-        """`forward_loop` under numba, else `forward`, each keeping its
-        buffers per plan step."""
-        method = self.forward_loop if backend in self.backends else self.forward
-        return functools.partial(method, scratch={})
-
     def forward_loop(self, g, w, x, out=None, scratch=None):
         dtype = np.result_type(g, w)
         g, w = g.astype(dtype, copy=False), w.astype(dtype, copy=False)
@@ -473,11 +463,6 @@ class Im2Col(ConvAttributes):
         rows = _rows_layout(x.shape[3], kw, out_hw[1])
         xp = pad_hw(x, pads, scratch=scratch)
         return patches(xp, (kh, kw), out_hw, self.strides, self.dilation, rows, out)
-
-    def kernel(self, backend="numpy"):
-        """`forward` keeping its zero-padded copy of x per plan step: the
-        border stays zero, so each run only copies x into the middle."""
-        return functools.partial(self.forward, scratch={})
 
     def grad(self, node, g):
         x, w = node.inputs

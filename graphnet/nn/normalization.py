@@ -34,7 +34,7 @@ from graphnet.jit import loop
 from graphnet.ops import mean, multiply, reshape, sqrt, square, squeeze, subtract
 from graphnet.ops.elementwise import float_infer
 from graphnet.ops.shape import broadcast_like, sum_to_shape
-from graphnet.scratch import kept
+from graphnet.scratch import kept, ones
 from graphnet.shapes import broadcast_shapes, format_shape, normalize_axes
 
 
@@ -183,14 +183,11 @@ class Normalize(_Statistics):
         y += layout.param(beta)
         return layout.back(y)
 
-    def kernel(self, backend="numpy"):
-        return _kernel(self, backend)
-
-    def _loop(self, x, gamma, beta, out=None):
+    def forward_loop(self, x, gamma, beta, out=None, scratch=None):
         """forward by `_normalize_rows` in the layer norm layout."""
         layout = _layout(x.shape, self.axis, (gamma.shape, beta.shape))
         if not _loop_fits(layout, x):
-            return self.forward(x, gamma, beta, out=out)
+            return self.forward(x, gamma, beta, out=out, scratch=scratch)
         xv, out = layout.view(x), np.empty(x.shape, x.dtype) if out is None else out
         _normalize_rows(xv, *_statistics(xv, self.eps), _row_param(layout, gamma, x),
                         _row_param(layout, beta, x), layout.view(out))
@@ -231,14 +228,11 @@ class NormalizeGrad(_Statistics):
         np.multiply(h, inv_std, out=layout.view(out))
         return out
 
-    def kernel(self, backend="numpy"):
-        return _kernel(self, backend)
-
-    def _loop(self, x, gamma, g, out=None):
+    def forward_loop(self, x, gamma, g, out=None, scratch=None):
         """forward by `_normalize_grad_rows` in the layer norm layout."""
         layout = _layout(x.shape, self.axis, (gamma.shape,))
         if not _loop_fits(layout, x, g):
-            return self.forward(x, gamma, g, out=out)
+            return self.forward(x, gamma, g, out=out, scratch=scratch)
         xv, out = layout.view(x), np.empty(x.shape, x.dtype) if out is None else out
         _normalize_grad_rows(xv, *_statistics(xv, self.eps), _row_param(layout, gamma, x),
                              layout.view(g), layout.view(out))
@@ -265,14 +259,11 @@ class NormalizeGammaGrad(_Statistics):
         xhat *= inv_std
         return layout.sum_to(xhat, layout.view(g), gamma.shape).astype(x.dtype, copy=False)
 
-    def kernel(self, backend="numpy"):
-        return _kernel(self, backend)
-
-    def _loop(self, x, g, gamma):
+    def forward_loop(self, x, g, gamma, scratch=None):
         """forward by `_gamma_grad_rows` in the layer norm layout."""
         layout = _layout(x.shape, self.axis, (gamma.shape,))
         if not _loop_fits(layout, x, g):
-            return self.forward(x, g, gamma)
+            return self.forward(x, g, gamma, scratch=scratch)
         xv, total = layout.view(x), np.zeros(layout.count)   # float64: a sum over every row
         _gamma_grad_rows(xv, *_statistics(xv, self.eps), layout.view(g), total)
         return layout.columns_to(total, gamma.shape).astype(x.dtype)
@@ -284,24 +275,10 @@ class NormalizeGammaGrad(_Statistics):
                          (x, g), broadcast_like(gg, x)) + [None]
 
 
-def _kernel(op, backend: str):
-    """The numba backend's compiled row loops; else `forward` with scratch
-    buffers that this plan step keeps and reuses while the shapes repeat."""
-    return op._loop if backend in op.backends else functools.partial(op.forward, scratch={})
-
-
 # ------------------------------------------ row passes (NumPy backend)
 # x is a (rows, features) matrix; each step is one NumPy pass over it.
 # Per-row factors are applied by broadcasting, so that no pass needs an
 # (rows, features) temporary beyond the kept `centered` buffer.
-
-
-@functools.lru_cache(maxsize=64)
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only vector of ones: `x @ ones` sums each row with BLAS."""
-    ones = np.ones(n, dtype)
-    ones.setflags(write=False)
-    return ones
 
 
 def _centered_rows(x: np.ndarray, eps: float, centered: np.ndarray, scratch) -> np.ndarray:
@@ -310,7 +287,7 @@ def _centered_rows(x: np.ndarray, eps: float, centered: np.ndarray, scratch) -> 
     mean of the squares less the squared mean would cancel."""
     rows, n = x.shape[0], x.dtype.type(x.shape[1])
     stat = kept(scratch, "row statistic", (rows,), x.dtype)
-    mean = np.matmul(x, _ones(x.shape[1], x.dtype), out=stat)
+    mean = np.matmul(x, ones(x.shape[1], x.dtype), out=stat)
     mean /= n
     np.subtract(x, mean[:, None], out=centered)
     inv_std = np.einsum("ij,ij->i", centered, centered, out=stat)   # mean is used up
@@ -337,7 +314,7 @@ def _normalize_grad_passes(x, gamma, g, eps, out, scratch):
     inv_std = _centered_rows(x, eps, c, scratch)
     h = np.multiply(g, gamma, out=out)
     a = np.einsum("ij,ij->i", h, c, out=kept(scratch, "a", (rows,), x.dtype))
-    b = np.matmul(h, _ones(x.shape[1], x.dtype), out=kept(scratch, "b", (rows,), x.dtype))
+    b = np.matmul(h, ones(x.shape[1], x.dtype), out=kept(scratch, "b", (rows,), x.dtype))
     a *= inv_std
     a *= inv_std
     a *= inv_std

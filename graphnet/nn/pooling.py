@@ -22,7 +22,6 @@ AvgPool2D and AvgPool2DGrad, so second derivatives stay within the family.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +67,6 @@ class PoolAttributes(Op):
                              f"{self.pool[0]}x{self.pool[1]}, or some windows see only padding")
         out_hw = static_output_hw(x.shape, self.padding, self.pool, self.strides, "pooling window")
         return (x.shape[0], *out_hw, x.shape[3]), x.dtype
-
-    def kernel(self, backend="numpy"):
-        return self.forward_loop if backend in self.backends else self.forward
 
     def geometry(self, x_shape: tuple) -> tuple:
         """(pads, out_hw) for a run-time input shape."""
@@ -296,13 +292,6 @@ class MaxPool2DGrad(PoolAttributes):
             np.copyto(out, crop_hw(dxp, pads, (h, w)))
         return out
 
-    def kernel(self, backend="numpy"):
-        """`forward_loop` under numba; else `forward` keeping its masks and
-        padded copies per plan step."""
-        if backend in self.backends:
-            return self.forward_loop
-        return functools.partial(self.forward, scratch={})
-
     def forward_loop(self, x, y, g, out=None):
         out = _empty(out, x.shape, g.dtype)
         if self.pool == (2, 2):
@@ -337,10 +326,6 @@ class MaxPool2DGather(PoolAttributes):
         for index, hit in _first_max_hits(self, x, y, scratch):
             out += np.multiply(vp[index], hit, out=share)
         return out
-
-    def kernel(self, backend="numpy"):
-        """`forward` keeping its masks and padded copies per plan step."""
-        return functools.partial(self.forward, scratch={})
 
     def grad(self, node, gg):
         x, y, _ = node.inputs

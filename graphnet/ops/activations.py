@@ -150,10 +150,7 @@ class Softmax(Op):
         out /= out.sum(axis=self.axis, keepdims=True)
         return out
 
-    def kernel(self, backend="numpy"):
-        return self._loop if backend == "numba" else self.forward
-
-    def _loop(self, x, out=None):
+    def forward_loop(self, x, out=None):
         """forward over rows of the last axis: loops for the max and the sum
         around NumPy's exp, in place in `out`."""
         if not _rows_fit(self.axis, x):
@@ -188,10 +185,7 @@ class SoftmaxGrad(Op):
         out *= y
         return out
 
-    def kernel(self, backend="numpy"):
-        return self._loop if backend == "numba" else self.forward
-
-    def _loop(self, g, y, out=None):
+    def forward_loop(self, g, y, out=None):
         """forward by `_softmax_grad_rows` when `axis` is the last."""
         if not _rows_fit(self.axis, y, g):
             return self.forward(g, y, out=out)

@@ -11,6 +11,7 @@ from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
 from graphnet.ops.elementwise import divide, equal, multiply, where, zero
 from graphnet.ops.shape import broadcast_like, cast, expand_dims
+from graphnet.scratch import ones
 from graphnet.shapes import normalize_axes
 
 
@@ -47,31 +48,19 @@ class Sum(Reduction):
         return np.add.reduce(np.zeros(1, dtype)).dtype
 
     def forward(self, x, out=None):
-        return np.sum(x, axis=self.axis, keepdims=self.keepdims, out=out)
-
-    def kernel(self, backend: str = "numpy"):
-        """A sum over leading axes (a bias gradient) runs as ones @ x, a BLAS
-        matrix-vector product with a ones vector kept per plan step: 1.5-25x
+        """A sum over leading axes (a bias gradient) of a contiguous float
+        array runs as ones @ x, one BLAS matrix-vector product: 1.5-25x
         faster than np.sum, whose loop adds whole rows one after another."""
         lead = len(self.axis)
-        if lead == 0 or self.axis != tuple(range(lead)):
-            return self.forward
-        ones = {}
-
-        def run(x, out=None):
-            if x.ndim <= lead or x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous:
-                return self.forward(x, out=out)
-            matrix = x.reshape(-1, int(np.prod(x.shape[lead:])))
-            key = (len(matrix), x.dtype)
-            if key not in ones:
-                ones[key] = np.ones(len(matrix), x.dtype)
-            shape = reduced_shape(x.shape, self.axis, self.keepdims)
-            if out is None:
-                return np.dot(ones[key], matrix).reshape(shape)
-            np.dot(ones[key], matrix, out=out.reshape(-1))
+        if (lead == 0 or self.axis != tuple(range(lead)) or x.ndim <= lead or x.size == 0
+                or x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous):
+            return np.sum(x, axis=self.axis, keepdims=self.keepdims, out=out)
+        matrix = x.reshape(-1, int(np.prod(x.shape[lead:])))
+        if out is not None:
+            np.dot(ones(len(matrix), x.dtype), matrix, out=out.reshape(-1))
             return out
-
-        return run
+        total = np.dot(ones(len(matrix), x.dtype), matrix)
+        return total.reshape(reduced_shape(x.shape, self.axis, self.keepdims))
 
     def grad(self, node, g):
         return [broadcast_like(self.kept(g), node.inputs[0])]
