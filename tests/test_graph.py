@@ -1,10 +1,13 @@
 """Nodes, names, operators and build-time errors (graphnet/graph.py)."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 import graphnet as gn
 from graphnet.errors import GraphError, ShapeError
+from graphnet.graph import Op
 
 
 def test_placeholder_keeps_shape_dtype_and_name():
@@ -128,3 +131,21 @@ def test_throwaway_names_are_forgotten():
     with gn.graph.throwaway_names():
         gn.placeholder((1,), name="scratch")
     assert gn.placeholder((1,), name="scratch").name == "scratch"
+
+
+def test_kernel_picks_the_backend_loop_and_gives_each_plan_step_its_own_scratch():
+    @dataclass(frozen=True)
+    class Probe(Op):
+        backends = ("numba",)
+
+        def forward(self, x, scratch=None):
+            scratch["runs"] = scratch.get("runs", 0) + 1
+            return ("numpy", scratch["runs"])
+
+        def forward_loop(self, x):
+            return ("loop", 0)
+
+    op = Probe()
+    first, second = op.kernel("numpy"), op.kernel()
+    assert [first(0), first(0), second(0)] == [("numpy", 1), ("numpy", 2), ("numpy", 1)]
+    assert op.kernel("numba")(0) == ("loop", 0)  # the loop takes no scratch: called as it is
