@@ -220,6 +220,11 @@ def unique_name(base: str, scoped: bool = True) -> str:
             return candidate
 
 
+def reserve_name(name: str):
+    """Mark `name` as taken, so `unique_name` never hands it out."""
+    _used_names.setdefault(name, 0)
+
+
 def _scoped(base: str) -> str:
     return f"{_scope[-1]}/{base}" if _scope else base
 

@@ -38,6 +38,7 @@ from graphnet.ops import (
     where,
 )
 from graphnet.ops.activations import Sigmoid, Softmax
+from graphnet.serialization import Configurable
 from graphnet.shapes import format_shape, normalize_axis
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] (Keras' backend.epsilon()).
@@ -233,7 +234,7 @@ def _aligned_weight(weight: Node, values: Node) -> Node:
 # -------------------------------------------------------------- classes
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: `call(y_true, y_pred)` gives per-sample losses; calling the
     loss with an optional `sample_weight` reduces them to a node."""
 
@@ -247,9 +248,6 @@ class Loss:
 
     def call(self, y_true, y_pred) -> Node:
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
-
-    def get_config(self) -> dict:
-        return {"reduction": self.reduction, "name": self.name}
 
     def __repr__(self):
         return f"<{type(self).__name__} reduction={self.reduction!r}>"
@@ -265,9 +263,6 @@ class LossFunctionWrapper(Loss):
 
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self.kwargs)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), **self.kwargs}
 
 
 class MeanSquaredError(LossFunctionWrapper):
@@ -342,6 +337,10 @@ LOSSES = {
     "kl_divergence": KLDivergence, "kld": KLDivergence,
     "kullback_leibler_divergence": KLDivergence,
 }
+#: The per-sample loss functions by name, for configs that refer to one.
+FUNCTIONS = {fn.__name__: fn for fn in (
+    mean_squared_error, mean_absolute_error, huber, binary_crossentropy,
+    categorical_crossentropy, sparse_categorical_crossentropy, kl_divergence)}
 #: Class names work too, in any case: "SparseCategoricalCrossentropy".
 _BY_CLASS_NAME = {cls.__name__.lower(): cls for cls in LOSSES.values()}
 

@@ -14,11 +14,14 @@ import numpy as np
 from graphnet import ops
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, placeholder
+from graphnet.serialization import Configurable
 from graphnet.shapes import format_shape
 
 
-class Metric:
+class Metric(Configurable):
     """Base class: `statistics` builds per-batch sums, `result` combines totals."""
+
+    config_kind = "metrics"
 
     name = "metric"
 

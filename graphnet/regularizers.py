@@ -11,10 +11,13 @@ import difflib
 
 from graphnet.graph import Node, as_node, name_scope
 from graphnet.ops import abs, add, cast, square, sum
+from graphnet.serialization import Configurable
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: `regularizer(weight) -> scalar penalty node`."""
+
+    config_kind = "regularizers"
 
     def __call__(self, weight) -> Node:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(weight)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphnet.compiler import compile
@@ -20,8 +22,10 @@ class Session:
     signature and cached. Fetched values are copies.
     """
 
-    def __init__(self, **compile_options):
-        self._values: dict = {}
+    def __init__(self, values=None, **compile_options):
+        # Variable values by node. Models pass the shared `model_values`, so
+        # models built on the same layers see the same weights.
+        self._values = {} if values is None else values
         self._plans: dict = {}
         self._compile_options = compile_options
 
@@ -104,10 +108,68 @@ class Session:
             raise ShapeError(f"variable '{var.name}' is {var.dtype.name}; got {array.dtype.name}")
         np.copyto(self._value(var), array, casting="same_kind")
 
+    def save(self, path, var_list=None):
+        """Write variables to a checkpoint (.npz, .safetensors or a folder), keyed by
+        name, atomically: `var_list` or every variable this session holds a value for."""
+        from graphnet.io import checkpoint
+        variables = _checkpoint_variables(self, var_list, "save")
+        arrays = {var.name: self._value(var) for var in variables}
+        checkpoint.write(path, arrays, {"kind": "variables"})
+
+    def restore(self, path, var_list=None):
+        """Read variables written by `save`, matched by name: those in `var_list`,
+        or every variable of this process named in the file. Everything is
+        checked before any value changes."""
+        from graphnet.io import checkpoint
+        arrays, _ = checkpoint.read(path)
+        if var_list is None:
+            by_name = {var.name: var for var in all_variables}
+            unknown = sorted(name for name in arrays if name not in by_name)
+            if unknown:
+                raise checkpoint.CheckpointError(
+                    f"{path} holds {unknown[0]!r}, which names no variable of this program; "
+                    "pass var_list= to restore a subset")
+            variables = [by_name[name] for name in arrays]
+        else:
+            variables = _checkpoint_variables(self, var_list, "restore")
+        for var in variables:
+            if var.name not in arrays:
+                raise checkpoint.CheckpointError(f"{path} has no value for variable "
+                                                 f"'{var.name}' {format_shape(var.shape)}")
+            value = arrays[var.name]
+            if value.shape != var.shape or not np.can_cast(value.dtype, var.dtype, "same_kind"):
+                raise checkpoint.CheckpointError(
+                    f"{path}: '{var.name}' is {value.dtype.name} {format_shape(value.shape)} "
+                    f"in the file; the variable is {var.dtype.name} {format_shape(var.shape)}")
+        for var in variables:
+            self.set(var, arrays[var.name])
+
     def close(self):
         """Drop variable values and cached plans."""
         self._values.clear()
         self._plans.clear()
+
+
+#: The variable store every Model's Session shares (weakly keyed: a variable
+#: no graph refers to any more frees its value).
+model_values: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _checkpoint_variables(sess, var_list, what: str) -> list:
+    if var_list is None:
+        variables = sorted(sess._values.keys(), key=lambda v: v.id)
+        if not variables:
+            raise ValueError(f"Session.{what}: the session holds no variable values yet; run "
+                             "something first or pass var_list=")
+        return variables
+    variables = list(var_list)
+    for var in variables:
+        _require_variable(var)
+    names = [v.name for v in variables]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"Session.{what}: var_list names {duplicates[0]!r} twice")
+    return variables
 
 
 def _require_variable(var):

@@ -161,6 +161,15 @@ class _Shuffle(Dataset):
         self._fixed = rng.permutation(n)
         return self._fixed
 
+    def skip_epochs(self, count: int):
+        """Draw and drop the orders of `count` epochs, so the next iteration
+        is epoch `count`'s: how a resumed `fit` sees the batches it would have."""
+        if self._own_rng is None or not self.reshuffle:
+            return
+        n = len(self.parent._order()) if self._indexable else len(list(self.parent))
+        for _ in range(int(count)):
+            self._permutation(n)
+
     def __len__(self):
         return len(self.parent)
 

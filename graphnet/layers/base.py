@@ -8,14 +8,15 @@ import numpy as np
 
 from graphnet import init
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, name_scope, snake_case, unique_name, variable
+from graphnet.graph import Node, name_scope, reserve_name, snake_case, unique_name, variable
+from graphnet.serialization import Configurable
 from graphnet.shapes import format_shape
 
 #: Which layer call produced each symbolic output, for functional models.
 call_history: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class Layer:
+class Layer(Configurable):
     """A reusable piece of a model that builds graph nodes.
 
     Subclasses take their configuration in `__init__`, create weights with
@@ -23,6 +24,8 @@ class Layer:
     `call(x, training)`. Calling a layer builds it once, checks the input
     (`expected_rank`), and puts its nodes under its name scope.
     """
+
+    config_kind = "layers"
 
     #: Required input rank (None: any); `rank_hint` is added to the error.
     expected_rank: int | None = None
@@ -32,21 +35,42 @@ class Layer:
 
     def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True,
                  dtype="float32"):
-        base = name or snake_case(type(self).__name__)
-        self.name = unique_name(base, scoped=False)
+        self.name = layer_name(name, type(self).__name__)
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.trainable = trainable
         self.dtype = np.dtype(dtype)
         self.built = False
         self.weights: list = []
         self.losses: list = []  # regularization penalties, added to the model's loss
+        self._first_call = None  # (input node, output node) of the first call
+
+    # ------------------------------------------------------------ config
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (see gn.serialization), with the layer's
+        actual name, trainable flag and dtype."""
+        config = super().get_config()
+        config.update(name=self.name, trainable=self.trainable, dtype=self.dtype.name)
+        return config
+
+    # --------------------------------------------------------- trainable
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer's weights: compile() again and the optimizer
+        skips them (no update, no slots, no gradient computed for them only)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool):
+        self._trainable = bool(value)
 
     def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable=True,
                    regularizer=None, dtype=None) -> Node:
         """A variable `layer_name/name`, initialised by name or callable."""
         value = init.get(initializer)(tuple(shape), dtype=dtype or self.dtype)
         with name_scope(self.name, unique=False):
-            weight = variable(value, name=name, trainable=trainable and self.trainable)
+            weight = variable(value, name=name, trainable=trainable)
             if regularizer is not None:
                 self.losses.append(regularizer(weight))
         self.weights.append(weight)
@@ -83,7 +107,26 @@ class Layer:
             out = self.call(*inputs, **options)
         if replay is not None and isinstance(out, Node):
             call_history[out] = (self, replay)
+            if self._first_call is None:
+                self._first_call = (replay, out)
         return out
+
+    @property
+    def input(self) -> Node:
+        """The input node of the layer's first call (in a model: its place in the graph)."""
+        return self._call_node(0, "input")
+
+    @property
+    def output(self) -> Node:
+        """The output node of the layer's first call: `gn.Model(m.inputs, layer.output)`."""
+        return self._call_node(1, "output")
+
+    def _call_node(self, index: int, what: str) -> Node:
+        if self._first_call is None:
+            raise ValueError(f"{type(self).__name__} '{self.name}' has not been called on a "
+                             f"graph node yet, so it has no {what}; build the model first "
+                             "(give the first layer input_shape, or use gn.Input)")
+        return self._first_call[index]
 
     def check_input(self, x: Node):
         """Raise a ShapeError naming the layer when x has the wrong rank."""
@@ -94,14 +137,25 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list:
-        return [w for w in self.weights if w.op.trainable]
+        """Weights the optimizer updates: none while the layer is frozen."""
+        return [w for w in self.weights if w.op.trainable] if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> list:
-        return [w for w in self.weights if not w.op.trainable]
+        trainable = set(self.trainable_weights)
+        return [w for w in self.weights if w not in trainable]
 
     def count_params(self) -> int:
         return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))
 
     def __repr__(self):
         return f"<{type(self).__name__} '{self.name}'>"
+
+
+def layer_name(name: str | None, class_name: str) -> str:
+    """A name given by the user is kept as it is (so a loaded model keeps its
+    layer names); otherwise the snake-cased class name, made unique: dense, dense_1."""
+    if name:
+        reserve_name(name)
+        return name
+    return unique_name(snake_case(class_name), scoped=False)

@@ -32,7 +32,9 @@ class BatchNormalization(Layer):
                                                trainable=False)
 
     def call(self, x, training=False):
-        if not training:
+        if not self.trainable:  # a frozen batch norm infers and keeps its averages (Keras)
+            self.updates = []
+        if not training or not self.trainable:
             return nn.batch_norm(x, self.moving_mean, self.moving_variance, self.gamma,
                                  self.beta, self.epsilon)
         y, mean, variance = nn.batch_norm_training(x, self.gamma, self.beta, self.epsilon)

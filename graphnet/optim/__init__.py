@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 
 from graphnet.optim import schedules
+from graphnet.optim.multi import MultiOptimizer
 from graphnet.optim.optimizer import (
     Optimizer,
     clip_by_global_norm,
@@ -48,6 +49,7 @@ __all__ = [
     "AdamW",
     "LearningRateSchedule",
     "Momentum",
+    "MultiOptimizer",
     "Nesterov",
     "Optimizer",
     "RMSprop",

@@ -43,10 +43,11 @@ from graphnet.ops import (
 )
 from graphnet.ops import sum as reduce_sum
 from graphnet.optim.schedules import LearningRateSchedule
+from graphnet.serialization import Configurable
 from graphnet.shapes import format_shape
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class of graphnet's optimizers.
 
     Args:
@@ -62,6 +63,8 @@ class Optimizer:
             is at most this. At most one of the three clipping options is used.
         name: prefix of the optimizer's variables and of its slots' names.
     """
+
+    config_kind = "optimizers"
 
     default_name = "optimizer"
 
@@ -144,6 +147,18 @@ class Optimizer:
         if isinstance(self._learning_rate.op, Variable):
             owned.append(self._learning_rate)
         return owned + [slot for slots in self._slots.values() for slot in slots.values()]
+
+    def state_variables(self, var_list: list) -> dict:
+        """The optimizer's state as checkpoint keys -> variables: "iterations",
+        "learning_rate" (when held in a variable) and "slots/<i>/<slot>" for the
+        slots of `var_list[i]`, so a checkpoint matches slots by position."""
+        state = {"iterations": self.iterations}
+        if isinstance(self._learning_rate.op, Variable):
+            state["learning_rate"] = self._learning_rate
+        for i, var in enumerate(var_list):
+            for slot_name, slot in self._slots.get(var, {}).items():
+                state[f"slots/{i}/{slot_name}"] = slot
+        return state
 
     def _build_missing(self, var_list: list):
         new = [v for v in var_list if v not in self._built]

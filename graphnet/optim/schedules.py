@@ -22,12 +22,15 @@ import numpy as np
 
 from graphnet.graph import Node, as_node, name_scope
 from graphnet.ops import cast, cos, floor, less, less_equal, minimum, power, where
+from graphnet.serialization import Configurable
 
 DTYPE = "float32"
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(Configurable):
     """Base class: subclasses implement `__call__(step) -> scalar float32 node`."""
+
+    config_kind = "schedules"
 
     name = "schedule"
 

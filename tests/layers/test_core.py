@@ -48,7 +48,7 @@ def test_flatten_and_reshape():
     assert image.shape == (None, 28, 28, 1)
     value = np.arange(2 * 784, dtype=np.float32).reshape(2, 28, 28)
     np.testing.assert_array_equal(run(image, {x: value}), value[..., None])
-    with pytest.raises(gn.ShapeError, match=r"Reshape 'reshape_1' cannot reshape .*\(784,\)"):
+    with pytest.raises(gn.ShapeError, match=r"Reshape 'reshape' cannot reshape .*\(784,\)"):
         layers.Reshape((5, 5), name="reshape")(flat)
 
 

@@ -1,4 +1,4 @@
-"""Keras-style models: `Sequential` and functional `Model`, with compile/fit/evaluate.
+"""The functional `Model`, base of `Sequential`: compile, fit, evaluate, predict, save.
 
 A model builds two graphs from its layers, one for training (dropout on,
 batch statistics) and one for inference, plus the loss, the optimizer's
@@ -6,6 +6,12 @@ update node and the metrics' per-batch statistics. It runs them through a
 Session it owns; the Session compiles each set of fetches once per feed
 shape, so a training step never recompiles after the first batch (a smaller
 last batch compiles once more).
+
+A model is also a layer: called on a node inside another model it replays
+its layers there, on the same weights. Every model's Session keeps its
+variable values in one shared store (`graphnet.session.model_values`), so a
+feature extractor built from another model's layers sees that model's
+trained weights.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from graphnet import metrics as metrics_module
 from graphnet import ops, optim
 from graphnet.callbacks import History
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, Placeholder, placeholder, unique_name
-from graphnet.layers.base import Layer, call_history
-from graphnet.session import Session
+from graphnet.graph import Node, Placeholder, placeholder
+from graphnet.layers.base import Layer, call_history, layer_name
+from graphnet.session import Session, model_values
 from graphnet.shapes import format_shape
 
 
@@ -30,24 +36,36 @@ def Input(shape, dtype="float32", name=None) -> Node:  # noqa: N802 - Keras' nam
     return placeholder((None,) + tuple(shape), dtype, name=name or "input")
 
 
-class Model:
+class Model(Layer):
     """A functional model from symbolic inputs to outputs built by calling layers:
 
         inputs = gn.Input((784,))
         outputs = gn.layers.Dense(10, activation="softmax")(inputs)
         model = gn.Model(inputs, outputs)
+
+    A model is a layer too: `gn.Sequential([feature_model, gn.layers.Dense(5)])`.
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None):
-        self.name = unique_name(name or "model", scoped=False)
-        self.session = Session()
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True):
+        # Not Layer.__init__: a model's weights, losses and `built` come from its layers.
+        self.name = layer_name(name, "model" if type(self) is Model else type(self).__name__)
+        self.input_shape = None
+        self.dtype = np.dtype("float32")
+        self._trainable = bool(trainable)
+        self._first_call = None
+        self.session = Session(values=model_values)
         self.stop_training = False
         self.history = None
         self._compiled = None
         self._graphs = None
+        self.inputs = self.outputs = None
+        self._calls = []
         if inputs is not None:
             if not isinstance(inputs, Node) or not isinstance(inputs.op, Placeholder):
-                raise TypeError("Model inputs must be one gn.Input(...) placeholder")
+                raise TypeError("Model inputs must be one gn.Input(...) placeholder, got "
+                                f"{inputs!r}")
+            if not isinstance(outputs, Node):
+                raise TypeError(f"Model outputs must be one graph node, got {outputs!r}")
             self.inputs, self.outputs = inputs, outputs
             self._calls = _trace_calls(inputs, outputs)
 
@@ -55,7 +73,23 @@ class Model:
 
     @property
     def layers(self) -> list:
+        """The model's layers in call order (a nested model counts as one layer)."""
         return list(dict.fromkeys(layer for layer, _, _ in self._calls))
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by position in `layers`: `model.get_layer("features")`."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer() takes either name= or index=, not both or neither")
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise IndexError(f"{self.name} has {len(layers)} layers; no index {index}")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name} has no layer named {name!r}; its layers are "
+                         f"{[layer.name for layer in layers]}")
 
     def call(self, x: Node, training: bool = False) -> Node:
         """Rebuild the model's graph on input `x` (replaying the recorded layer calls)."""
@@ -64,20 +98,70 @@ class Model:
             value[out] = layer(value[source], training=training)
         return value[self.outputs]
 
+    def check_input(self, x: Node):
+        expected = self.inputs.shape if self.inputs is not None else None
+        if expected is None:
+            return
+        fits = x.ndim == len(expected) and all(
+            a is None or b is None or a == b for a, b in zip(x.shape[1:], expected[1:]))
+        if not fits:
+            raise ShapeError(f"model '{self.name}' takes inputs of shape "
+                             f"{format_shape(expected)}, got {format_shape(x.shape)}")
+
+    @property
+    def input(self) -> Node:
+        """The model's input placeholder (`gn.Input`)."""
+        if self.inputs is None:
+            return super().input
+        return self.inputs
+
+    @property
+    def output(self) -> Node:
+        """The model's output node (inference mode)."""
+        if self.outputs is None:
+            return super().output
+        return self.outputs
+
     @property
     def built(self) -> bool:
         return all(layer.built for layer in self.layers) and bool(self.layers)
 
+    @built.setter
+    def built(self, value):
+        """Layer.__call__ marks a model built once `build` made its graph; nothing to keep."""
+
+    @property
+    def uses_training(self) -> bool:
+        return any(layer.uses_training for layer in self.layers)
+
     @property
     def weights(self) -> list:
-        return [w for layer in self.layers for w in layer.weights]
+        return list(dict.fromkeys(w for layer in self.layers for w in layer.weights))
 
     @property
     def trainable_weights(self) -> list:
-        return [w for layer in self.layers for w in layer.trainable_weights]
+        if not self.trainable:
+            return []
+        return list(dict.fromkeys(w for layer in self.layers for w in layer.trainable_weights))
+
+    @property
+    def losses(self) -> list:
+        return [p for layer in self.layers for p in layer.losses]
+
+    @property
+    def updates(self) -> list:
+        """State updates of the last training call (batch norm's moving averages)."""
+        return [u for layer in self.layers for u in getattr(layer, "updates", [])]
+
+    @Layer.trainable.setter
+    def trainable(self, value: bool):
+        """Freeze or unfreeze every layer of the model, nested models included."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = value
 
     def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self.layers)
+        return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))
 
     def get_weights(self) -> list:
         """Copies of every weight's value, in layer order."""
@@ -94,20 +178,38 @@ class Model:
         for w, v in zip(self.weights, values):
             self.session.set(w, v)
 
-    def save_weights(self, path):
-        """Write every weight to an .npz file, keyed by weight name (atomically)."""
-        from graphnet.io_npz import save_arrays
-        save_arrays(path, {w.name: self.session.get(w) for w in self.weights})
+    # -------------------------------------------------------- checkpoints
 
-    def load_weights(self, path):
-        """Read weights written by `save_weights`, matching them by name."""
-        from graphnet.io_npz import load_arrays
-        arrays = load_arrays(path)
-        missing = [w.name for w in self.weights if w.name not in arrays]
-        if missing:
-            raise ValueError(f"{path} lacks weights {missing}")
-        for w in self.weights:
-            self.session.set(w, arrays[w.name])
+    def save(self, path):
+        """Write the whole model: architecture, compile settings, weights and the
+        optimizer's state (.npz, .safetensors, or a folder), atomically.
+        `gn.load_model(path)` rebuilds it, and `fit` continues exactly."""
+        from graphnet.models import saving
+        saving.save_model(self, path)
+
+    def save_weights(self, path):
+        """Write every weight (.npz, .safetensors or a folder), atomically, with the
+        model's layer structure so `load_weights` can match by structure or by name."""
+        from graphnet.models import saving
+        saving.save_weights(self, path)
+
+    def load_weights(self, path, by_name: bool = False, skip_mismatch: bool = False):
+        """Read weights from `save_weights` or `save`: matched by structure (layer
+        order, then each layer's weights in order), or by layer name with
+        `by_name=True`; `skip_mismatch=True` skips weights whose shapes differ.
+        Everything is checked before any weight changes."""
+        from graphnet.models import saving
+        saving.load_weights(self, path, by_name=by_name, skip_mismatch=skip_mismatch)
+
+    def get_config(self) -> dict:
+        """The functional graph: its layers' configs and which call feeds which."""
+        from graphnet.models import saving
+        return saving.functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from graphnet.models import saving
+        return saving.functional_from_config(cls, config)
 
     def summary(self, print_fn=print):
         """Print a table of layers, output shapes and parameter counts."""
@@ -150,7 +252,12 @@ class Model:
     # ------------------------------------------------------------- compile
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer, loss and metrics (names or objects)."""
+        """Choose the optimizer, loss and metrics (names or objects).
+
+        Compile again after changing `trainable` flags: the new training graph
+        updates only the trainable weights. `optimizer` may be a
+        `gn.optim.MultiOptimizer` to give parts of the model their own rules.
+        """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         loss_name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
@@ -159,6 +266,8 @@ class Model:
             "loss": losses_module.get(loss),
             "loss_name": str(loss_name),
             "metrics": [metrics_module.get(m, str(loss_name)) for m in (metrics or [])],
+            # as given, for the checkpoint's compile settings
+            "loss_arg": loss, "metric_args": list(metrics or []),
         }
         self._graphs = None
 
@@ -191,7 +300,7 @@ class Model:
         infer_out = train_out if not any(layer.uses_training for layer in self.layers) \
             else self.call(x_in, training=False)
         _check_output_fits_labels(train_out, y_in, compiled["loss_name"])
-        penalties = [p for layer in self.layers for p in layer.losses]
+        penalties = self.losses
 
         def total_loss(out):
             loss = compiled["loss"](y_in, out)
@@ -200,10 +309,17 @@ class Model:
             return loss
 
         train_loss = total_loss(train_out)
-        update = compiled["optimizer"].minimize(train_loss, var_list=self.trainable_weights)
+        optimizer = compiled["optimizer"]
+        if hasattr(optimizer, "bind"):  # a MultiOptimizer finds its layers by name
+            optimizer.bind(self)
+        if not self.trainable_weights:
+            raise ValueError(f"{self.name}: every weight is frozen (trainable=False), so "
+                             "training has nothing to update; unfreeze some layers and "
+                             "compile() again")
+        update = optimizer.minimize(train_loss, var_list=self.trainable_weights)
         # Layer-owned state updates (batch norm's moving averages) built by the
         # training call above run in the same step as the optimizer's update.
-        state_updates = [u for layer in self.layers for u in getattr(layer, "updates", [])]
+        state_updates = self.updates
         if state_updates:
             update = ops.group(update, *state_updates, name="train_step")
         eval_loss = train_loss if infer_out is train_out else total_loss(infer_out)
@@ -247,7 +363,7 @@ class Model:
             cut = int(len(x) * (1 - validation_split))  # the last part, as in Keras
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         self._check_labels(y, "fit")
-        train = _as_dataset(x, y, batch_size, "fit", shuffle=shuffle, seed=seed)
+        train = _training_batches(x, y, batch_size, shuffle, seed, initial_epoch)
         val = None if validation_data is None else \
             _as_dataset(*validation_data, batch_size, "validation_data")
         history = History()
@@ -374,48 +490,6 @@ class Model:
         return float(out["loss"])
 
 
-class Sequential(Model):
-    """A stack of layers, each feeding the next:
-
-        model = gn.Sequential([gn.layers.Flatten(input_shape=(28, 28)),
-                               gn.layers.Dense(10, activation="softmax")])
-    """
-
-    def __init__(self, layers=None, name=None):
-        super().__init__(name=name or "sequential")
-        self._layers: list = []
-        self.inputs = None
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer: Layer):
-        """Append a layer; the first one's `input_shape` builds the model at once."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
-        self._layers.append(layer)
-        self._graphs = None
-        if self.inputs is None and len(self._layers) == 1 and layer.input_shape is not None:
-            self.inputs = self.outputs = Input(layer.input_shape, name="input")
-        if self.inputs is not None:
-            self.outputs = layer(self.outputs)
-            layer.output_shape = self.outputs.shape
-
-    @property
-    def layers(self) -> list:
-        return list(self._layers)
-
-    def call(self, x: Node, training: bool = False) -> Node:
-        for layer in self._layers:
-            x = layer(x, training=training)
-            layer.output_shape = x.shape
-        return x
-
-    def _input_placeholder(self, x: np.ndarray) -> Node:
-        if self.inputs is None:
-            self.inputs = Input(x.shape[1:], name="input")
-        return self.inputs
-
-
 # ------------------------------------------------------------------ helpers
 
 
@@ -474,6 +548,30 @@ def _as_dataset(x, y, batch_size, what, shuffle=False, seed=None):
         raise ValueError(f"{what}() needs x and y arrays, or a gn.data.Dataset as x")
     data = Dataset.from_arrays(*_check_arrays(x, y, what))
     data = (data.shuffle(seed) if shuffle else data).batch(batch_size)
+    data.checked = True
+    return data
+
+
+def _training_batches(x, y, batch_size, shuffle, seed, initial_epoch):
+    """The training data as batches, positioned at `initial_epoch`.
+
+    Arrays are checked once. With `shuffle` and an int `seed`, epoch e's order
+    is the (e+1)-th permutation drawn from `seed`, whatever epoch the run started
+    at: a run resumed at `initial_epoch` sees the same batches as one that
+    never stopped. With `seed=None` the orders come from graphnet's global
+    generator (`gn.random.seed`).
+    """
+    from graphnet.data import Dataset
+    if isinstance(x, Dataset):
+        return x
+    if x is None or y is None:
+        raise ValueError("fit() needs x and y arrays, or a gn.data.Dataset as x")
+    data = Dataset.from_arrays(*_check_arrays(x, y, "fit"))
+    if shuffle:
+        data = data.shuffle(seed)
+        if seed is not None:
+            data.skip_epochs(initial_epoch)
+    data = data.batch(batch_size)
     data.checked = True
     return data
 
