@@ -18,6 +18,7 @@ from graphnet import (
     nn,
     optim,
     random,
+    regularizers,
     serialization,
     viz,
 )
@@ -39,6 +40,6 @@ __all__ = [
     "Node", "Op", "Plan", "Sequential", "Session", "ShapeError", "activations", "callbacks",
     "compile", "constant", "data", "datasets", "gradients", "init", "io", "layers", "load_model",
     "losses", "metrics", "models", "name_scope", "nn", "optim", "placeholder", "random",
-    "register_layer", "reset_names", "serialization", "variable", "viz",
+    "register_layer", "regularizers", "reset_names", "serialization", "variable", "viz",
     *_ops_all,
 ]

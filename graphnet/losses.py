@@ -238,6 +238,8 @@ class Loss(Configurable):
     """Base class: `call(y_true, y_pred)` gives per-sample losses; calling the
     loss with an optional `sample_weight` reduces them to a node."""
 
+    config_kind = "losses"
+
     def __init__(self, reduction: str = "mean", name: str | None = None):
         self.reduction = check_reduction(reduction)
         self.name = name or _snake_case(type(self).__name__)

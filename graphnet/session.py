@@ -123,7 +123,8 @@ class Session:
         from graphnet.io import checkpoint
         arrays, _ = checkpoint.read(path)
         if var_list is None:
-            by_name = {var.name: var for var in all_variables}
+            # After gn.reset_names() a name can return; the newest variable holds it.
+            by_name = {var.name: var for var in sorted(all_variables, key=lambda v: v.id)}
             unknown = sorted(name for name in arrays if name not in by_name)
             if unknown:
                 raise checkpoint.CheckpointError(

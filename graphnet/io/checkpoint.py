@@ -89,7 +89,11 @@ def _plain_array(name, value, path) -> np.ndarray:
 
 def _describe(array: np.ndarray) -> dict:
     return {"dtype": array.dtype.name, "shape": list(array.shape),
-            "crc32": zlib.crc32(memoryview(array).cast("B"))}
+            "crc32": _crc32(array)}
+
+
+def _crc32(array: np.ndarray) -> int:
+    return zlib.crc32(np.asarray(array, order="C").reshape(-1).view(np.uint8))
 
 
 def _encode(kind: str, arrays: dict, text: str, f):
@@ -250,7 +254,7 @@ def _verify(arrays: dict, metadata: dict, path: str):
             raise CheckpointError(f"{path}: entry {name!r} is {array.dtype.name} "
                                   f"{list(array.shape)}, but the checkpoint lists "
                                   f"{spec['dtype']} {spec['shape']}")
-        if zlib.crc32(memoryview(np.asarray(array, order="C")).cast("B")) != spec["crc32"]:
+        if _crc32(array) != spec["crc32"]:
             raise CheckpointError(f"{path}: entry {name!r} is corrupted (its CRC-32 does not "
                                   "match the one written with it)")
     extra = sorted(set(arrays) - set(expected))

@@ -193,13 +193,19 @@ class Model(Layer):
         from graphnet.models import saving
         saving.save_weights(self, path)
 
-    def load_weights(self, path, by_name: bool = False, skip_mismatch: bool = False):
+    def load_weights(self, path, by_name: bool = False, skip_mismatch: bool = False,
+                     strict: bool = False):
         """Read weights from `save_weights` or `save`: matched by structure (layer
         order, then each layer's weights in order), or by layer name with
         `by_name=True`; `skip_mismatch=True` skips weights whose shapes differ.
-        Everything is checked before any weight changes."""
+
+        A compiled model also takes the optimizer state of a `save` file; when
+        that state does not fit the compiled optimizer, the weights load and
+        the optimizer starts fresh with a warning, or nothing loads under
+        `strict=True`. Everything is checked before any weight changes."""
         from graphnet.models import saving
-        saving.load_weights(self, path, by_name=by_name, skip_mismatch=skip_mismatch)
+        saving.load_weights(self, path, by_name=by_name, skip_mismatch=skip_mismatch,
+                            strict=strict)
 
     def get_config(self) -> dict:
         """The functional graph: its layers' configs and which call feeds which."""

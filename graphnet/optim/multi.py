@@ -23,7 +23,8 @@ class MultiOptimizer(Optimizer):
     gradients are computed once for all weights; each optimizer then applies
     its own rule, slots and step counter. `learning_rate` reads the first
     optimizer's rate; setting it (ReduceLROnPlateau) scales every optimizer's
-    rate by the same factor, keeping their ratios.
+    rate by the same factor, keeping their ratios (while the first rate is 0,
+    only the first is set).
     """
 
     default_name = "multi_optimizer"
@@ -61,7 +62,11 @@ class MultiOptimizer(Optimizer):
         return self.optimizers[0].get_learning_rate(sess)
 
     def set_learning_rate(self, sess, value: float):
-        factor = float(value) / self.get_learning_rate(sess)
+        current = self.get_learning_rate(sess)
+        if current == 0:   # no ratio to keep: only the first optimizer's rate is set
+            self.optimizers[0].set_learning_rate(sess, value)
+            return
+        factor = float(value) / current
         for optimizer in self.optimizers:
             optimizer.set_learning_rate(sess, optimizer.get_learning_rate(sess) * factor)
 
