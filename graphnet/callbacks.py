@@ -106,14 +106,19 @@ class EarlyStopping(_Monitor):
 
 
 class ModelCheckpoint(_Monitor):
-    """Save the weights after each epoch, or only when `monitor` improves.
+    """Save the model after each epoch, or only when `monitor` improves.
 
-    `filepath` may contain `{epoch}` and logged names: "ckpt-{epoch:02d}.npz".
+    `filepath` may contain `{epoch}` and logged names: "ckpt-{epoch:02d}.npz"
+    (.npz, .safetensors or a folder). The whole model is saved, optimizer state
+    included, so `gn.load_model` resumes training from it; with
+    `save_weights_only=True` only the weights (`model.save_weights`).
     """
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto"):
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto",
+                 save_weights_only=False):
         super().__init__(monitor, mode, 0.0)
         self.filepath, self.save_best_only = str(filepath), save_best_only
+        self.save_weights_only = save_weights_only
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -122,7 +127,11 @@ class ModelCheckpoint(_Monitor):
             if not self.improved(value):
                 return
             self.best = value
-        self.model.save_weights(self.filepath.format(epoch=epoch + 1, **logs))
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
 
 
 class LearningRateScheduler(Callback):

@@ -76,6 +76,20 @@ def test_model_checkpoint_saves_only_improvements(tmp_path):
     model.load_weights(path)
 
 
+def test_model_checkpoint_saves_a_resumable_model_or_weights_only(tmp_path):
+    model = regression(optimizer=gn.optim.Adam(0.01))
+    model.fit(X, Y, epochs=2, batch_size=32, verbose=0, seed=0, callbacks=[
+        callbacks.ModelCheckpoint(tmp_path / "model-{epoch}.npz", monitor="loss"),
+        callbacks.ModelCheckpoint(tmp_path / "weights-{epoch}.npz", monitor="loss",
+                                  save_weights_only=True)])
+    resumed = gn.load_model(tmp_path / "model-1.npz")
+    assert resumed.session.run(resumed.optimizer.iterations) == len(X) // 32 + (len(X) % 32 > 0)
+    with pytest.raises(gn.io.CheckpointError, match="holds weights only"):
+        gn.load_model(tmp_path / "weights-2.npz")
+    resumed.load_weights(tmp_path / "weights-2.npz")
+    np.testing.assert_array_equal(resumed.get_weights()[0], model.get_weights()[0])
+
+
 def test_learning_rate_scheduler_sets_each_epochs_rate():
     model = regression(lr=0.1)
     seen = []
