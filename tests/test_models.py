@@ -169,3 +169,15 @@ def test_verbose_modes(capsys):
     model.fit(x, y, epochs=1, verbose=1)
     captured = capsys.readouterr()
     assert "Epoch 1/1" in captured.err + captured.out and "step" in captured.err + captured.out
+
+
+def test_one_hot_labels_for_a_sparse_loss_say_what_to_change():
+    model = gn.Sequential([gn.layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.zeros((100, 4), np.float32)
+    y = np.eye(3)[np.arange(100) % 3]
+    with pytest.raises(ValueError, match=r"labels look one-hot \(shape \(100, 3\)\).*"
+                                         r"loss='categorical_crossentropy'.*class ids"):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="labels look one-hot"):
+        model.evaluate(x, y, verbose=0)

@@ -16,6 +16,8 @@ trained weights.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import numpy as np
@@ -345,6 +347,12 @@ class Model(Layer):
         loss_name = self._require_compiled()["loss_name"]
         if y is None or "sparse" not in loss_name or not isinstance(y, np.ndarray) or not y.size:
             return
+        if y.ndim == 2 and y.shape[1] > 1 and np.isin(y, (0, 1)).all() and \
+                (y.sum(axis=1) == 1).all():
+            raise ValueError(
+                f"{what}: labels look one-hot (shape {y.shape}), but {loss_name!r} takes class "
+                "ids; use loss='categorical_crossentropy', or pass class ids "
+                "(y.argmax(axis=1))")
         if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and np.any(y != np.round(y))):
             raise ValueError(f"{what}: {loss_name!r} takes integer class ids as labels; y is "
                              f"{y.dtype.name} with values such as {y.flat[0]!r}")
@@ -360,7 +368,12 @@ class Model(Layer):
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             seed=None):
-        """Train for `epochs` passes over (x, y) or a gn.data.Dataset; returns History."""
+        """Train for `epochs` passes over (x, y) or a gn.data.Dataset; returns History.
+
+        Ctrl-C (SIGINT) stops training between steps: the step in progress
+        completes, `on_train_end` runs, and fit returns the history so far
+        (a second Ctrl-C interrupts at once).
+        """
         from graphnet.data import Dataset
         if validation_split and validation_data is None:
             if isinstance(x, Dataset):
@@ -380,12 +393,25 @@ class Model(Layer):
         for cb in callbacks:
             cb.on_train_begin()
         steps = _num_batches(train)
+        with _StopOnInterrupt(self) as interrupt:
+            self._fit_epochs(train, val, callbacks, initial_epoch, epochs, verbose, steps,
+                             interrupt)
+        for cb in callbacks:
+            cb.on_train_end()
+        self.history = history
+        return history
+
+    def _fit_epochs(self, train, val, callbacks, initial_epoch, epochs, verbose, steps,
+                    interrupt):
         for epoch in range(initial_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             start = time.perf_counter()
             logs = self._run_epoch(train, "train", callbacks, verbose == 1,
                                    f"Epoch {epoch + 1}/{epochs}", steps)
+            if interrupt.received:
+                print(f"Interrupted in epoch {epoch + 1}: training stopped after a whole step")
+                return
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in
                              self._run_epoch(val, "test", [], False, "", None).items()})
@@ -395,11 +421,7 @@ class Model(Layer):
                 seconds = time.perf_counter() - start
                 print(f"Epoch {epoch + 1}/{epochs} - {seconds:.0f}s - " + _format_logs(logs))
             if self.stop_training:
-                break
-        for cb in callbacks:
-            cb.on_train_end()
-        self.history = history
-        return history
+                return
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose=1):
         """[loss, *metrics] over (x, y) (just the loss when there are no metrics)."""
@@ -435,6 +457,7 @@ class Model(Layer):
 
     def _one_batch(self, x, y, mode):
         x, y = _check_arrays(x, y, mode)
+        self._check_labels(y, f"{mode}_on_batch")
         if self._graphs is None or "train" not in self._graphs:
             self._build_graphs(x, y)
         metrics = self._compiled["metrics"]
@@ -479,6 +502,8 @@ class Model(Layer):
                 break
         if bar is not None:
             bar.close()
+        if totals["count"] == 0 and self.stop_training:
+            return {}
         if totals["count"] == 0:
             raise ValueError(f"{mode}: the data set yielded no batches")
         logs = {"loss": totals["loss"] / totals["count"]}
@@ -497,6 +522,31 @@ class Model(Layer):
 
 
 # ------------------------------------------------------------------ helpers
+
+
+class _StopOnInterrupt:
+    """While fit runs, the first SIGINT asks the model to stop after the step in
+    progress instead of raising KeyboardInterrupt inside it (which could leave
+    some variables updated and others not). Only the main thread gets signals;
+    elsewhere this does nothing."""
+
+    def __init__(self, model):
+        self.model, self.received, self.previous = model, False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = True
+        self.model.stop_training = True
+        signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C interrupts at once
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 def _trace_calls(inputs: Node, outputs: Node) -> list:
