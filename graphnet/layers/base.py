@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import weakref
 
 import numpy as np
@@ -52,6 +53,25 @@ class Layer(Configurable):
         config = super().get_config()
         config.update(name=self.name, trainable=self.trainable, dtype=self.dtype.name)
         return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Rebuild from `get_config()`; name, trainable and dtype are set after
+        construction when the subclass's `__init__` does not take them."""
+        config = dict(config)
+        parameters = inspect.signature(cls.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return cls(**config)
+        base = {k: config.pop(k) for k in ("name", "trainable", "dtype")
+                if k in config and k not in parameters}
+        layer = cls(**config)
+        if "name" in base:
+            layer.name = layer_name(base["name"], cls.__name__)
+        if "trainable" in base:
+            layer.trainable = base["trainable"]
+        if "dtype" in base:
+            layer.dtype = np.dtype(base["dtype"])
+        return layer
 
     # --------------------------------------------------------- trainable
 

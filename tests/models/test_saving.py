@@ -258,6 +258,24 @@ def test_an_unknown_class_says_how_to_register_it(tmp_path):
     assert type(loaded.layers[0]) is Scale2
 
 
+def test_a_custom_layer_whose_init_takes_no_base_options(tmp_path):
+    @gn.register_layer
+    class Double(gn.layers.Layer):
+        def __init__(self, factor=2.0):
+            super().__init__()
+            self.factor = factor
+
+        def call(self, x, training=False):
+            return x * self.factor
+
+    layer = Double(3.0)
+    layer.name, layer.trainable = "triple", False
+    model = gn.Sequential([gn.layers.Dense(2, input_shape=(2,)), layer])
+    model.save(tmp_path / "run.npz")
+    loaded = gn.load_model(tmp_path / "run.npz").layers[1]
+    assert (loaded.name, loaded.trainable, loaded.factor) == ("triple", False, 3.0)
+
+
 # ------------------------------------------------------------- session
 
 
