@@ -1,4 +1,4 @@
-"""The transfer-learning example end to end, at a small budget (graphnet/examples/transfer_mnist.py)."""
+"""The transfer-learning example end to end, at a small budget (examples/transfer_mnist.py)."""
 
 import os
 

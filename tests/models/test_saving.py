@@ -114,7 +114,7 @@ def test_load_model_compile_false_gives_an_uncompiled_model(tmp_path):
     _mlp().save(tmp_path / "run.npz")
     loaded = gn.load_model(tmp_path / "run.npz", compile=False)
     with pytest.raises(RuntimeError, match="must be compiled first"):
-        loaded.optimizer
+        _ = loaded.optimizer
 
 
 # ------------------------------------------- weights by structure or name

@@ -61,7 +61,7 @@ def test_a_feature_extractor_shares_the_trained_weights():
 def test_layer_input_and_output_need_a_call():
     dense = layers.Dense(2)
     with pytest.raises(ValueError, match="has not been called .* no output"):
-        dense.output
+        _ = dense.output
     inputs = gn.Input((3,))
     out = dense(inputs)
     assert dense.input is inputs and dense.output is out
