@@ -6,6 +6,8 @@ for two steps with each pass alone and with the whole pipeline, and the
 fetched values and the variables must match the unoptimized plan's.
 """
 
+import os
+
 import pytest
 
 import graphnet as gn
@@ -14,6 +16,18 @@ from graphnet.compiler import PASS_NAMES
 from .graphs import GRAPHS, assert_same_results, only, shapes_of
 
 PASSES = [name for name in PASS_NAMES if name != "specialize"]
+
+
+@pytest.fixture(scope="module")
+def numba_cache(tmp_path_factory):
+    """Numba installed, and its kernels in a temporary cache unless GRAPHNET_CACHE is set."""
+    pytest.importorskip("numba")
+    if "GRAPHNET_CACHE" in os.environ:
+        yield
+        return
+    os.environ["GRAPHNET_CACHE"] = str(tmp_path_factory.mktemp("graphnet-cache"))
+    yield
+    del os.environ["GRAPHNET_CACHE"]
 
 
 @pytest.mark.parametrize("graph", sorted(GRAPHS))
@@ -35,6 +49,27 @@ def test_whole_pipeline_preserves_results(graph, specialized):
     fetches, feed = GRAPHS[graph]()
     plan = assert_same_results(fetches, feed, feed_shapes=shapes_of(feed) if specialized else None)
     assert len(plan.graph) < len(gn.compile(fetches, optimize=False).graph)
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+@pytest.mark.parametrize("fusion_only", [True, False], ids=["fusion-alone", "pipeline"])
+def test_the_numba_backend_preserves_results(graph, fusion_only, numba_cache):
+    """The same checks with fused kernels compiled as Numba loops (float32
+    loops differ from NumPy's ufuncs in the last bits: rtol 2e-5)."""
+    fetches, feed = GRAPHS[graph]()
+    disable = only("specialize", "fuse_elementwise") if fusion_only else ()
+    plan = assert_same_results(fetches, feed, rtol=2e-5, backend="numba", disable=disable)
+    assert plan.backend == "numba"
+
+
+def test_the_numba_checks_run_numba_loops(numba_cache):
+    """So the numba equivalence tests above are not vacuous."""
+    kinds = set()
+    for build in GRAPHS.values():
+        fetches, feed = build()
+        plan = gn.compile(fetches, feed_shapes=shapes_of(feed), backend="numba")
+        kinds |= {step.kernel for step in plan.steps}
+    assert "numba" in kinds
 
 
 @pytest.mark.parametrize("graph", sorted(GRAPHS))
