@@ -64,6 +64,7 @@ from graphnet.ops.shape import (
     transpose,
     zeros_like,
 )
+from graphnet.ops.slicing import positions, read_at, write_at
 from graphnet.ops.state import assign, assign_add, assign_sub, group
 
 __all__ = [
@@ -72,9 +73,10 @@ __all__ = [
     "gather", "gelu", "getitem", "greater", "greater_equal", "group", "leaky_relu", "less",
     "less_equal", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "neg", "not_equal",
-    "one_hot", "ones_like", "power", "prod", "relu", "reshape", "sigmoid", "sign", "sin",
+    "one_hot", "ones_like", "positions", "power", "prod", "read_at", "relu", "reshape", "sigmoid",
+    "sign", "sin",
     "softmax", "softplus", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
-    "subtract", "sum", "take_along_axis", "tanh", "transpose", "where", "zeros_like",
+    "subtract", "sum", "take_along_axis", "tanh", "transpose", "where", "write_at", "zeros_like",
 ]
 
 Node.__add__ = lambda self, other: add(self, other)
