@@ -51,6 +51,7 @@ from graphnet.ops.shape import (
     cast,
     concat,
     expand_dims,
+    flatten,
     gather,
     getitem,
     one_hot,
@@ -62,21 +63,22 @@ from graphnet.ops.shape import (
     stop_gradient,
     take_along_axis,
     transpose,
+    unflatten,
     zeros_like,
 )
 from graphnet.ops.slicing import positions, read_at, write_at
 from graphnet.ops.state import assign, assign_add, assign_sub, group
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "assign", "assign_add", "assign_sub", "broadcast_to",
-    "cast", "clip", "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "floor",
+    "abs", "add", "argmax", "argmin", "assign", "assign_add", "assign_sub", "broadcast_to", "cast",
+    "clip", "concat", "cos", "divide", "equal", "erf", "exp", "expand_dims", "flatten", "floor",
     "gather", "gelu", "getitem", "greater", "greater_equal", "group", "leaky_relu", "less",
     "less_equal", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "neg", "not_equal",
     "one_hot", "ones_like", "positions", "power", "prod", "read_at", "relu", "reshape", "sigmoid",
-    "sign", "sin",
-    "softmax", "softplus", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
-    "subtract", "sum", "take_along_axis", "tanh", "transpose", "where", "write_at", "zeros_like",
+    "sign", "sin", "softmax", "softplus", "split", "sqrt", "square", "squeeze", "stack",
+    "stop_gradient", "subtract", "sum", "take_along_axis", "tanh", "transpose", "unflatten",
+    "where", "write_at", "zeros_like",
 ]
 
 Node.__add__ = lambda self, other: add(self, other)

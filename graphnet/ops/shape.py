@@ -58,6 +58,68 @@ def reshape(x, shape, name=None) -> Node:
 
 
 @dataclass(frozen=True)
+class Unflatten(Op):
+    """Axis `axis` of size prod(sizes) split into axes of `sizes`; the others kept."""
+
+    view = True
+
+    axis: int
+    sizes: tuple
+
+    def infer(self, x):
+        size, known = x.shape[self.axis], int(np.prod(self.sizes, dtype=np.int64))
+        if size is not None and size != known:
+            raise ShapeError(f"unflatten: axis {self.axis} of {format_shape(x.shape)} has "
+                             f"{size} entries, not {format_shape(self.sizes)} = {known}")
+        return x.shape[:self.axis] + self.sizes + x.shape[self.axis + 1:], x.dtype
+
+    def forward(self, x):
+        return np.reshape(x, x.shape[:self.axis] + self.sizes + x.shape[self.axis + 1:])
+
+    def grad(self, node, g):
+        return [flatten(g, self.axis, self.axis + len(self.sizes) - 1)]
+
+
+def unflatten(x, axis: int, sizes, name=None) -> Node:
+    """Split one axis into several, keeping the other axes whatever their run-time
+    sizes: (batch, seq, 128) -> unflatten(x, 2, (4, 32)) -> (batch, seq, 4, 32)."""
+    x = as_node(x)
+    return apply(Unflatten(normalize_axis(axis, x.ndim), tuple(int(d) for d in sizes)), x,
+                 name=name)
+
+
+@dataclass(frozen=True)
+class Flatten(Op):
+    """Axes start..end (inclusive) merged into one; the others kept."""
+
+    view = True
+
+    start: int
+    end: int
+
+    def infer(self, x):
+        merged = x.shape[self.start:self.end + 1]
+        size = None if None in merged else int(np.prod(merged, dtype=np.int64))
+        return x.shape[:self.start] + (size,) + x.shape[self.end + 1:], x.dtype
+
+    def forward(self, x):
+        return np.reshape(x, x.shape[:self.start] + (-1,) + x.shape[self.end + 1:])
+
+    def grad(self, node, g):
+        return [reshape_like(g, node.inputs[0])]
+
+
+def flatten(x, start: int = 0, end: int = -1, name=None) -> Node:
+    """Merge axes start..end (inclusive) into one, keeping the others:
+    (batch, seq, 4, 32) -> flatten(x, 2) -> (batch, seq, 128)."""
+    x = as_node(x)
+    start, end = normalize_axis(start, x.ndim), normalize_axis(end, x.ndim)
+    if end < start:
+        raise ShapeError(f"flatten: end axis {end} comes before start axis {start}")
+    return apply(Flatten(start, end), x, name=name)
+
+
+@dataclass(frozen=True)
 class ReshapeLike(Op):
     view = True
 

@@ -24,6 +24,15 @@ INDICES = [
 ]
 
 CASES = [
+    OpCase("unflatten", partial(gn.unflatten, axis=2, sizes=(2, 3)), [R.normal(2, 3, 6)],
+           lambda x: x.reshape(2, 3, 2, 3), "split heads"),
+    OpCase("unflatten", partial(gn.unflatten, axis=0, sizes=(3, 1)), [R.normal(3, 2)],
+           lambda x: x.reshape(3, 1, 2), "first axis"),
+    OpCase("flatten", partial(gn.flatten, start=2), [R.normal(2, 3, 2, 4)],
+           lambda x: x.reshape(2, 3, 8), "merge heads"),
+    OpCase("flatten", gn.flatten, [R.normal(2, 3, 4)], lambda x: x.reshape(24), "all axes"),
+    OpCase("flatten", partial(gn.flatten, start=0, end=1), [R.normal(2, 3, 4)],
+           lambda x: x.reshape(6, 4), "leading axes"),
     OpCase("reshape", partial(gn.reshape, shape=(4, 6)), [R.normal(2, 3, 4)],
            partial(np.reshape, shape=(4, 6)), "(4,6)", dynamic=False),
     OpCase("reshape", partial(gn.reshape, shape=(-1, 4)), [R.normal(2, 3, 4)],
