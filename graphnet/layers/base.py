@@ -125,6 +125,8 @@ class Layer(Configurable):
             self.built = True
         with name_scope(self.name, unique=False):
             out = self.call(*inputs, **options)
+        if isinstance(out, Node) and getattr(self, "output_shape", None) is None:
+            self.output_shape = out.shape       # what summary() shows
         if replay is not None and isinstance(out, Node):
             call_history[out] = (self, replay)
             if self._first_call is None:
