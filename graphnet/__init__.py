@@ -20,6 +20,7 @@ from graphnet import (
     random,
     regularizers,
     serialization,
+    text,
     viz,
 )
 from graphnet.autodiff import gradients
@@ -40,6 +41,6 @@ __all__ = [
     "Node", "Op", "Plan", "Sequential", "Session", "ShapeError", "activations", "callbacks",
     "compile", "constant", "data", "datasets", "gradients", "init", "io", "layers", "load_model",
     "losses", "metrics", "models", "name_scope", "nn", "optim", "placeholder", "random",
-    "register_layer", "regularizers", "reset_names", "serialization", "variable", "viz",
+    "register_layer", "regularizers", "reset_names", "serialization", "text", "variable", "viz",
     *_ops_all,
 ]

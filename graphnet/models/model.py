@@ -383,8 +383,8 @@ class Model(Layer):
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         self._check_labels(y, "fit")
         train = _training_batches(x, y, batch_size, shuffle, seed, initial_epoch)
-        val = None if validation_data is None else \
-            _as_dataset(*validation_data, batch_size, "validation_data")
+        val = validation_data if validation_data is None or isinstance(validation_data, Dataset) \
+            else _as_dataset(*validation_data, batch_size, "validation_data")
         history = History()
         callbacks = list(callbacks or []) + [history]  # last, so it logs what others add
         for cb in callbacks:

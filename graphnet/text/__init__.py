@@ -1,0 +1,10 @@
+"""Tokenizers: text to token ids and back.
+
+    tok = gn.text.CharTokenizer.fit(text)          # one id per character
+    tok = gn.text.BPETokenizer.train(texts, 4096)  # byte-level BPE (tokenizers package)
+"""
+
+from graphnet.text.bpe import BPETokenizer
+from graphnet.text.char import CharTokenizer
+
+__all__ = ["BPETokenizer", "CharTokenizer"]
