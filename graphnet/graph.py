@@ -344,6 +344,25 @@ def variable(value, name: str | None = None, trainable: bool = True, dtype=None)
     return node
 
 
+def set_initial_value(var: Node, value):
+    """Replace the value `var` starts from (same shape, cast to its dtype).
+
+    Sessions read a variable's initial value on first use, so those that
+    first use `var` afterwards start from `value`; a Session that already
+    holds a value for it keeps that value (change it with `Session.set`).
+    """
+    if not isinstance(var, Node) or not isinstance(var.op, Variable):
+        raise TypeError(f"set_initial_value: expected a variable node, got {var!r}")
+    array = np.asarray(value)
+    if array.shape != var.shape or not np.can_cast(array.dtype, var.dtype, "same_kind"):
+        raise ShapeError(f"variable '{var.name}' is {var.dtype.name} {format_shape(var.shape)}; "
+                         f"got {array.dtype.name} {format_shape(array.shape)}")
+    initial = np.array(array, dtype=var.dtype, copy=True)
+    initial.setflags(write=False)
+    # Variables compare by identity, so swapping the frozen field changes no key.
+    object.__setattr__(var.op, "initial_value", initial)
+
+
 def constant(value, dtype=None, name: str | None = None) -> Node:
     """A fixed value in the graph: `gn.constant([1.0, 2.0])`."""
     array = np.array(value, dtype=dtype, copy=True)

@@ -13,6 +13,7 @@ from graphnet.layers.convolutional import (
 from graphnet.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from graphnet.layers.embedding import Embedding
 from graphnet.layers.normalization import BatchNormalization, LayerNormalization
+from graphnet.layers.preprocessing import Normalization, Rescaling
 from graphnet.layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "Dropout", "Embedding", "Flatten", "GlobalAveragePooling2D", "GRU", "Layer",
     "LayerNormalization", "LSTM", "MaxPool2D", "MaxPooling2D", "MultiHeadAttention", "Reshape",
     "SimpleRNN", "TransformerEncoderLayer",
+    "Normalization", "Rescaling",
 ]
