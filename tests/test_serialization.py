@@ -7,6 +7,7 @@ import pytest
 
 import graphnet as gn
 from graphnet import serialization
+from graphnet.models.gpt import GPT, Block, CausalSelfAttention
 from graphnet.serialization import SerializationError, deserialize, serialize
 
 #: One construction per registered layer class; a new layer class must add one.
@@ -31,6 +32,12 @@ LAYERS = {
     "Reshape": lambda: gn.layers.Reshape((2, -1)),
     "SimpleRNN": lambda: gn.layers.SimpleRNN(3, activation="relu"),
     "TransformerEncoderLayer": lambda: gn.layers.TransformerEncoderLayer(8, 2, 16),
+    "Normalization": lambda: gn.layers.Normalization(axis=-1, mean=[0.5, 1.0],
+                                                     variance=[1.0, 4.0]),
+    "Rescaling": lambda: gn.layers.Rescaling(1 / 255, offset=-0.5),
+    "CausalSelfAttention": lambda: CausalSelfAttention(8, 2, residual_scale=0.5),
+    "Block": lambda: Block(8, 2, dropout=0.1),
+    "GPT": lambda: GPT(11, 8, 1, 2, 8, tokenizer=gn.text.CharTokenizer("abc")),
     "Sequential": lambda: gn.Sequential([gn.layers.Dense(2, input_shape=(3,))]),
     "Model": lambda: gn.Model(gn.Input((3,)), gn.layers.Dense(2)(gn.Input((3,)))),
 }
@@ -53,13 +60,19 @@ def _round_trip(obj):
     return serialization.deserialize_object(data)
 
 
-@pytest.mark.parametrize("name", sorted(set(LAYERS) - {"Model", "Sequential"}))
+@pytest.mark.parametrize("name", sorted(set(LAYERS) - {"Model", "Sequential", "GPT"}))
 def test_layer_configs_round_trip(name):
     layer = LAYERS[name]()
     copy = _round_trip(layer)
     assert type(copy) is type(layer)
     assert serialize(copy.get_config()) == serialize(layer.get_config())
     assert copy.name == layer.name
+
+
+def test_a_gpt_config_round_trips_with_its_tokenizer():
+    copy = _round_trip(LAYERS["GPT"]())
+    assert (copy.vocab_size, copy.block_size, copy.n_embd) == (11, 8, 8)
+    assert copy.tokenizer.chars == "abc"
 
 
 def test_a_model_config_round_trips_through_json():

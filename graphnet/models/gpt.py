@@ -68,11 +68,11 @@ class CausalSelfAttention(Layer):
 
     def build(self, input_shape):
         c = self.n_embd
-        self.c_attn = Dense(3 * c, use_bias=self.bias, kernel_initializer=_normal(0.02),
-                            name=f"{self.name}/c_attn")
-        self.c_proj = Dense(c, use_bias=self.bias,
-                            kernel_initializer=_normal(0.02 * self.residual_scale),
-                            name=f"{self.name}/c_proj")
+        same = {"use_bias": self.bias, "dtype": self.dtype}
+        self.c_attn = Dense(3 * c, kernel_initializer=_normal(0.02), name=f"{self.name}/c_attn",
+                            **same)
+        self.c_proj = Dense(c, kernel_initializer=_normal(0.02 * self.residual_scale),
+                            name=f"{self.name}/c_proj", **same)
         self.weights += _build(self.c_attn, c) + _build(self.c_proj, c)
 
     def call(self, x, training=False, cache=None, offset=None):
@@ -116,16 +116,17 @@ class Block(Layer):
         return self.call_with_inputs([x], training=training, cache=cache, offset=offset)
 
     def build(self, input_shape):
-        c, name = self.n_embd, self.name
-        self.ln_1 = LayerNormalization(epsilon=1e-5, center=self.bias, name=f"{name}/ln_1")
+        c, name, dtype = self.n_embd, self.name, self.dtype
+        norm = {"epsilon": 1e-5, "center": self.bias, "dtype": dtype}
+        dense = {"use_bias": self.bias, "dtype": dtype}
+        self.ln_1 = LayerNormalization(name=f"{name}/ln_1", **norm)
         self.attn = CausalSelfAttention(c, self.n_head, self.dropout, self.bias,
-                                        self.residual_scale, name=f"{name}/attn")
-        self.ln_2 = LayerNormalization(epsilon=1e-5, center=self.bias, name=f"{name}/ln_2")
-        self.c_fc = Dense(4 * c, use_bias=self.bias, kernel_initializer=_normal(0.02),
-                          name=f"{name}/mlp/c_fc")
-        self.c_proj = Dense(c, use_bias=self.bias,
-                            kernel_initializer=_normal(0.02 * self.residual_scale),
-                            name=f"{name}/mlp/c_proj")
+                                        self.residual_scale, name=f"{name}/attn", dtype=dtype)
+        self.ln_2 = LayerNormalization(name=f"{name}/ln_2", **norm)
+        self.c_fc = Dense(4 * c, kernel_initializer=_normal(0.02), name=f"{name}/mlp/c_fc",
+                          **dense)
+        self.c_proj = Dense(c, kernel_initializer=_normal(0.02 * self.residual_scale),
+                            name=f"{name}/mlp/c_proj", **dense)
         for layer, width in ((self.ln_1, c), (self.attn, c), (self.ln_2, c), (self.c_fc, c),
                              (self.c_proj, 4 * c)):
             self.weights += _build(layer, width)
