@@ -28,6 +28,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "wide": "wide_mlp",
     "lenet": "lenet",
     "transformer": "transformer",
+    "gpt": "gpt",
     "ops": "conv_ops",
     "compile": "compile_report",
 }

@@ -23,12 +23,14 @@ EXPECTED_ROWS = [
     "| hand-written NumPy |", "| BLAS floor (matmuls only) |",
     "| graphnet plan (gn.layers) |", "| NumPy im2col (straightforward) |",
     "| conv1 28x28x1 -> 5x5x6 same (fwd+dw) |", "| maxpool2 10x10x16 2x2 (fwd+dx) |",
-    "| chain |", "| MLP step |",
+    "| chain |", "| MLP step |", "| graphnet GPT (train_on_batch) |",
+    "| graphnet generate (cached decode plan) |",
 ]
 EXPECTED_TITLES = [
     "### Seed MLP 784-128-64-10", "### Wide MLP 784-1024-1024-10",
     "### LeNet-5 CNN on MNIST", "### Pre-LN Transformer encoder block",
     "### LeNet-5 conv and pool ops", "### Compile time versus graph size",
+    "### Baby GPT (4 layers", "### Baby GPT: generating 20 tokens", "### Baby GPT scaling",
     "### Targets from the issues",
 ]
 HAS_JAX = importlib.util.find_spec("jax") is not None
