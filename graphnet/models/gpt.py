@@ -76,9 +76,14 @@ class CausalSelfAttention(Layer):
         self.weights += _build(self.c_attn, c) + _build(self.c_proj, c)
 
     def call(self, x, training=False, cache=None, offset=None):
-        heads, depth = self.n_head, self.n_embd // self.n_head
-        q, k, v = (ops.transpose(ops.unflatten(t, 2, (heads, depth)), (0, 2, 1, 3))
-                   for t in ops.split(self.c_attn(x), 3, axis=-1))
+        heads, depth, c = self.n_head, self.n_embd // self.n_head, self.n_embd
+        # NOTE: three products with column blocks of c_attn, not one product split in
+        # three: the split's gradient would write three zero-padded copies and add them.
+        kernel, bias = self.c_attn.kernel, self.c_attn.bias
+        q, k, v = (ops.transpose(ops.unflatten(
+            _affine(x, kernel[:, i * c:(i + 1) * c], None if bias is None else
+                    bias[i * c:(i + 1) * c]), 2, (heads, depth)), (0, 2, 1, 3))
+            for i in range(3))
         if cache is not None:
             keys, values = cache
             k, v = ops.write_at(keys, k, offset, axis=2), ops.write_at(values, v, offset, axis=2)
@@ -93,6 +98,11 @@ class CausalSelfAttention(Layer):
             y = nn.attention(q, k, v, mask=mask)
         y = self.c_proj(ops.flatten(ops.transpose(y, (0, 2, 1, 3)), 2))
         return nn.dropout(y, self.dropout, training=training) if self.dropout else y
+
+
+def _affine(x, kernel, bias):
+    y = ops.matmul(x, kernel)
+    return y if bias is None else y + bias
 
 
 def _build(layer: Layer, width: int) -> list:

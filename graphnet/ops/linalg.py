@@ -8,7 +8,7 @@ import numpy as np
 
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Op, apply, as_node
-from graphnet.ops.shape import expand_dims, reshape, squeeze, swap_last_axes
+from graphnet.ops.shape import expand_dims, flatten, reshape, squeeze, swap_last_axes
 from graphnet.shapes import broadcast_shapes, format_shape
 
 
@@ -51,10 +51,29 @@ def matmul(a, b, name=None) -> Node:
         out = apply(Matmul(), a2, b2)
         drop = ([out.ndim - 2] if a.ndim == 1 else []) + ([out.ndim - 1] if b.ndim == 1 else [])
         return squeeze(out, tuple(drop), name=name)
-    if a.ndim > 2 and b.ndim == 2 and None not in a.shape[1:] + b.shape[1:]:
+    if a.ndim > 2 and b.ndim == 2:
         # NOTE: (batch, seq, k) @ (k, n) as one 2-D product: BLAS runs it faster
         # than a batched one, and the weight gradient becomes one gemm, not a
         # batched product and a sum over the batch.
-        flat = apply(Matmul(), reshape(a, (-1, a.shape[-1])), b)
-        return reshape(flat, (-1,) + a.shape[1:-1] + (b.shape[-1],), name=name)
+        if None not in a.shape[1:] + b.shape[1:]:
+            flat = apply(Matmul(), reshape(a, (-1, a.shape[-1])), b)
+            return reshape(flat, (-1,) + a.shape[1:-1] + (b.shape[-1],), name=name)
+        flat = apply(Matmul(), flatten(a, 0, a.ndim - 2), b)   # sizes known at run time
+        return apply(LeadingAxesLike(), flat, a, name=name)
     return apply(Matmul(), a, b, name=name)
+
+
+@dataclass(frozen=True)
+class LeadingAxesLike(Op):
+    """(m, n) x back to like.shape[:-1] + (n,): undoes flattening like's leading axes."""
+
+    view = True
+
+    def infer(self, x, like):
+        return like.shape[:-1] + (x.shape[-1],), x.dtype
+
+    def forward(self, x, like):
+        return np.reshape(x, like.shape[:-1] + (x.shape[-1],))
+
+    def grad(self, node, g):
+        return [flatten(g, 0, g.ndim - 2), None]
