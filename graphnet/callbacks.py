@@ -201,5 +201,7 @@ class TerminateOnNaN(Callback):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            report = getattr(self.model, "nan_report", None)
+            print(f"Batch {batch}: invalid loss {loss}, terminating training"
+                  + (f"\n{report}" if report else ""))
             self.model.stop_training = True

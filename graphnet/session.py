@@ -26,6 +26,7 @@ class Session:
         # Variable values by node. Models pass the shared `model_values`, so
         # models built on the same layers see the same weights.
         self._values = {} if values is None else values
+        self.guard = bool(compile_options.get("guard", False))
         self._plans: dict = {}
         self._compile_options = compile_options
 

@@ -47,7 +47,7 @@ PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE)) 
 
 def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A001
             feed_shapes: dict | None = None, verify: bool = False,
-            backend: str | None = None) -> Plan:
+            backend: str | None = None, guard: bool = False) -> Plan:
     """A runnable plan for `fetches` (a node, list, tuple or dict of nodes).
 
     `feed_shapes` ({placeholder: shape}) specialises the plan to those shapes:
@@ -58,6 +58,8 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     kernels, and the ops that have compiled loops of their own (pooling,
     normalization, ...), with "numpy" or "numba" (None: numba when
     installed, unless the GRAPHNET_BACKEND environment variable says otherwise).
+    `guard=True` checks every step for NaN and Inf and raises a GuardError
+    naming the first graph node that made one (see compiler/guard.py).
 
         >>> plan = gn.compile([loss, train], feeds=[x, y], feed_shapes={x: (32, 784)})
         >>> print(plan.explain())
@@ -92,7 +94,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         records.append(PassRecord("plan_memory", len(graph), len(graph), (
             f"{len(buffer_of)} steps write into {len(buffers)} preallocated buffers, "
             f"{sum(b.nbytes for b in buffers):,} bytes",)))
-    return Plan(graph, structure, feeds, records, memory=memory, backend=backend)
+    return Plan(graph, structure, feeds, records, memory=memory, backend=backend, guard=guard)
 
 
 def _verify(graph: Graph, name: str):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphnet.compiler import guard as guard_module
 from graphnet.compiler.fetches import unflatten
 from graphnet.errors import GraphError
 from graphnet.graph import Constant, Graph, Node, Placeholder, Variable, type_string
@@ -22,9 +23,10 @@ class Plan:
     """
 
     def __init__(self, graph: Graph, structure, feeds=None, applied=(), memory=({}, []),
-                 backend: str = "numpy"):
+                 backend: str = "numpy", guard: bool = False):
         self.graph = graph
         self.backend = backend
+        self.guard = guard
         self.structure = structure
         self.outputs = graph.outputs
         self.placeholders = [n for n in graph if isinstance(n.op, Placeholder)]
@@ -35,7 +37,9 @@ class Plan:
         self.buffer_of, self.buffers = memory  # from compiler.memory.plan_buffers
         self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
                                                 self.buffer_of, backend)
-        self.source = _source(self.steps, outputs)
+        self.source = _source(self.steps, outputs, guard=guard)
+        if guard:
+            namespace.update(guard_check=guard_module.check, steps=self.steps)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
         self._namespace, self._outputs = namespace, outputs
@@ -109,6 +113,7 @@ class Step:
     nodes: tuple
     kernel: str
     buffer: str | None = None
+    inputs: tuple = ()    # the local names of the node's inputs
 
 
 def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
@@ -143,13 +148,15 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
             code = f"{kernel}({', '.join(args)})"
         buffer = buffer_of.get(node)
         absorbed = getattr(node.op, "absorbed", ())  # what a fused kernel computes
-        steps.append(Step(name, code, (*absorbed, node), kind, buffer and buffer.name))
+        steps.append(Step(name, code, (*absorbed, node), kind, buffer and buffer.name,
+                          tuple(local[i] for i in node.inputs)))
     return steps, [local[o] for o in graph.outputs], namespace
 
 
-def _source(steps: list, outputs: list, timed: bool = False) -> str:
+def _source(steps: list, outputs: list, timed: bool = False, guard: bool = False) -> str:
     """Python source of `plan(feeds, variables)`: one commented line per step.
-    `timed` adds an argument, `seconds`, and adds each step's time to it."""
+    `timed` adds an argument, `seconds`, and adds each step's time to it;
+    `guard` checks each step's value for NaN and Inf (compiler/guard.py)."""
     lines = [f"def plan(feeds, variables{', seconds' if timed else ''}):"]
     if timed:
         lines.append("    start = clock()")
@@ -160,6 +167,9 @@ def _source(steps: list, outputs: list, timed: bool = False) -> str:
         lines.append(f"    {code:<40}  # {type_string(node)} {what} ({node.origin})")
         if timed:
             lines.append(f"    end = clock(); seconds[{i}] += end - start; start = end")
+        if guard and step.kernel != "group":
+            inputs = "".join(f"{name}, " for name in step.inputs)
+            lines.append(f"    guard_check(steps[{i}], {step.target}, ({inputs}))")
     lines.append(f"    return [{', '.join(outputs)}]")
     return "\n".join(lines) + "\n"
 

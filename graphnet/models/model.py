@@ -60,6 +60,7 @@ class Model(Layer):
         self.history = None
         self._compiled = None
         self._graphs = None
+        self.nan_report = None  # why the last NaN loss in fit happened (guard mode's finding)
         self.inputs = self.outputs = None
         self._calls = []
         if inputs is not None:
@@ -259,12 +260,15 @@ class Model(Layer):
 
     # ------------------------------------------------------------- compile
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, guard: bool = False):
         """Choose the optimizer, loss and metrics (names or objects).
 
         Compile again after changing `trainable` flags: the new training graph
         updates only the trainable weights. `optimizer` may be a
         `gn.optim.MultiOptimizer` to give parts of the model their own rules.
+        `guard=True` checks every step of every run for NaN and Inf and stops
+        at the first graph node that makes one, before that step's updates
+        (a GuardError naming the node and the line that created it).
         """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
@@ -278,6 +282,8 @@ class Model(Layer):
             "loss_arg": loss, "metric_args": list(metrics or []),
         }
         self._graphs = None
+        if guard != self.session.guard:
+            self.session = Session(values=model_values, guard=guard)
 
     @property
     def optimizer(self):
@@ -515,10 +521,27 @@ class Model(Layer):
         fetches = {"loss": graphs["loss"], "metrics": graphs["metrics"]}
         if mode == "train":
             fetches["update"] = graphs["update"]
-        out = self.session.run(fetches, {self._graphs["x"]: xb, self._graphs["y"]: yb})
+        feed = {self._graphs["x"]: xb, self._graphs["y"]: yb}
+        out = self.session.run(fetches, feed)
         for metric, stats in zip(self._compiled["metrics"], out["metrics"]):
             metric.accumulate(stats)
-        return float(out["loss"])
+        loss = float(out["loss"])
+        if mode == "train" and not np.isfinite(loss) and not self.session.guard:
+            self.nan_report = self._diagnose(graphs["loss"], feed)
+        return loss
+
+    def _diagnose(self, loss: Node, feed: dict) -> str:
+        """Why a batch's loss was NaN or Inf: its loss run again in guard mode."""
+        from graphnet.compiler.guard import GuardError
+        try:
+            Session(values=model_values, guard=True).run(loss, feed)
+        except GuardError as err:
+            report = str(err)
+            if err.node is not None and err.node.op.kind == "variable":
+                report += ("\n  (this step's update wrote it; compile(..., guard=True) stops "
+                           "at the first bad node before any update)")
+            return report
+        return "guard mode found no NaN or Inf when running the batch's loss again"
 
 
 # ------------------------------------------------------------------ helpers
