@@ -59,6 +59,15 @@ class Plan:
             namespace["plan"](feed_values, variable_values, seconds)
         return Profile(self.steps, [t / runs for t in seconds], runs)
 
+    def memory(self):
+        """The memory plan: each buffer's size, the nodes sharing it with their
+        first and last steps, the bytes in use after each step and their peak.
+
+            >>> print(plan.memory())
+        """
+        from graphnet.compiler.memory import timeline
+        return timeline(self.graph, self.buffer_of)
+
     def unflatten(self, values: list):
         """Flat output values in the structure the fetches were given in."""
         return unflatten(self.structure, values)

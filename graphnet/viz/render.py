@@ -40,7 +40,7 @@ def draw(target, path, **options) -> pathlib.Path:
     """Render `target` to `path`; the suffix picks the format (.svg, .png, .pdf, .dot).
 
     `options` are those of `gn.viz.to_dot` (show_grads, collapse, depth,
-    show_buffers, legend, title, rankdir). Returns the path written.
+    show_buffers, show_memory, legend, title, rankdir). Returns the path written.
 
         >>> gn.viz.draw(loss, "loss.svg", show_grads=True)
     """

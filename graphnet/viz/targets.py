@@ -13,6 +13,7 @@ import graphviz
 
 from graphnet import graph as graph_module
 from graphnet.autodiff import gradients
+from graphnet.compiler.memory import format_bytes
 from graphnet.compiler.plan import Plan
 from graphnet.graph import Graph, Node, Variable
 from graphnet.viz import style
@@ -20,15 +21,17 @@ from graphnet.viz.diagram import StepGroup, build
 
 
 def to_dot(target, *, show_grads: bool = False, collapse=(), depth: int | None = None,
-           show_buffers: bool = False, legend: bool = True, title: str | None = None,
-           rankdir: str = "TB") -> graphviz.Digraph:
+           show_buffers: bool = False, show_memory: bool = False, legend: bool = True,
+           title: str | None = None, rankdir: str = "TB") -> graphviz.Digraph:
     """A `graphviz.Digraph` of a node, a list of nodes, a compiled plan or a model.
 
     `show_grads=True` adds the gradient graph of the target (a loss) with
     respect to the trainable variables it uses. `collapse=["dense_1"]`
     (shell patterns allowed) or `depth=1` fold name scopes into one box each.
     `show_buffers=True` (plans only) annotates each step with its kernel and
-    buffer. `rankdir="LR"` lays the graph out left to right.
+    buffer; `show_memory=True` (plans only) adds the bytes in use after each
+    step and the planned peak (`plan.memory()`). `rankdir="LR"` lays the graph
+    out left to right.
 
         >>> dot = gn.viz.to_dot(loss, depth=1)
         >>> print(dot.source)
@@ -40,10 +43,12 @@ def to_dot(target, *, show_grads: bool = False, collapse=(), depth: int | None =
             raise ValueError("show_grads does not apply to a compiled plan, which draws what "
                              "it computes; compile the gradients with it: "
                              "gn.compile([loss, *gn.gradients(loss, variables)])")
-        return plan_diagram(target, show_buffers=show_buffers, **options)
-    if show_buffers:
-        raise ValueError("show_buffers applies to compiled plans: "
-                         "gn.viz.draw(gn.compile(loss), 'plan.svg', show_buffers=True)")
+        return plan_diagram(target, show_buffers=show_buffers, show_memory=show_memory,
+                            **options)
+    if show_buffers or show_memory:
+        flag = "show_buffers" if show_buffers else "show_memory"
+        raise ValueError(f"{flag} applies to compiled plans: "
+                         f"gn.viz.draw(gn.compile(loss), 'plan.svg', {flag}=True)")
     if not isinstance(target, (Node, list, tuple, dict)) and callable(
             getattr(target, "to_dot", None)):
         # NOTE: models do not define this hook yet; one would pass the options on
@@ -75,10 +80,11 @@ def backward_nodes(outputs: list) -> list:
     return [g for g in grads if g is not None]
 
 
-def plan_diagram(plan: Plan, *, show_buffers: bool = False, title=None,
-                 **options) -> graphviz.Digraph:
+def plan_diagram(plan: Plan, *, show_buffers: bool = False, show_memory: bool = False,
+                 title=None, **options) -> graphviz.Digraph:
     """The plan's nodes; each step of several nodes (a fused kernel) is a
     cluster labelled with its kernel kind."""
+    memory = plan.memory() if show_memory else None
     nodes = list(plan.graph.nodes)
     known = set(nodes)
     for step in plan.steps:
@@ -86,18 +92,24 @@ def plan_diagram(plan: Plan, *, show_buffers: bool = False, title=None,
         known.update(step.nodes)
     shared = Counter(_buffer(s) for s in plan.steps if _buffer(s) is not None)
     groups, notes = [], {}
-    for step in plan.steps:
+    for index, step in enumerate(plan.steps):
         storage = buffer_note(step, shared) if show_buffers else None
+        if memory is not None and step.buffer is not None:
+            live = f"{format_bytes(memory.live[index])} in use"
+            storage = f"{storage}, {live}" if storage else live
         if len(step.nodes) > 1:
             label = f"{step.target}: fused {step.kernel} kernel"
             groups.append(StepGroup(step.target, label + (f", {storage}" if storage else ""),
                                     tuple(step.nodes)))
-        elif show_buffers:
+        elif show_buffers or storage:
             notes[step.nodes[-1]] = " \u00b7 ".join(
                 [step.target, step.kernel] + ([storage] if storage else []))
     kernels = Counter(step.kernel for step in plan.steps)
     summary = ", ".join(f"{kind} {count}" for kind, count in kernels.most_common())
     heading = title or f"compiled plan: {len(plan.steps)} steps ({summary})"
+    if memory is not None and not title:
+        heading += (f"; buffers hold {format_bytes(memory.held)}, planned peak "
+                    f"{format_bytes(memory.peak)} after {plan.steps[memory.peak_step].target}")
     return build(nodes, plan.outputs, groups=groups, notes=notes, title=heading, **options)
 
 

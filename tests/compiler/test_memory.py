@@ -95,3 +95,44 @@ def test_a_steady_state_training_step_allocates_no_buffers():
     assert buffer_bytes > 1_000_000
     assert peak < 0.05 * buffer_bytes, f"peak {peak:,} bytes of {buffer_bytes:,}"
     assert retained < 16_384
+
+
+# ------------------------------------------------------------- timeline
+
+
+def _mlp_step(batch=32):
+    x = gn.placeholder((batch, 784), "float32", name="x")
+    y = gn.placeholder((batch,), "int64", name="y")
+    w1 = gn.variable(gn.init.glorot_uniform((784, 128)), name="w1")
+    w2 = gn.variable(gn.init.glorot_uniform((128, 10)), name="w2")
+    loss = gn.mean(gn.nn.sparse_softmax_cross_entropy(gn.relu(x @ w1) @ w2, y))
+    return gn.compile([loss, gn.optim.Adam().minimize(loss)]), x, y
+
+
+def test_memory_report_matches_the_buffers_the_plan_holds():
+    plan, x, y = _mlp_step()
+    report = plan.memory()
+    held = sum(value.nbytes for name, value in plan._namespace.items()
+               if name in {b.name for b in plan.buffers})
+    assert report.held == held == sum(b.nbytes for b in plan.buffers)
+    assert 0 < report.peak <= report.held
+    # every node that writes into a buffer appears once, inside its buffer's life
+    uses = [u for life in report.buffers for u in life.uses]
+    assert sorted(u.node.id for u in uses) == sorted(n.id for n in plan.buffer_of)
+    for life in report.buffers:
+        spans = [(u.first, u.last) for u in life.uses]
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), "tenants overlap"
+    # the live bytes at the peak are the buffers whose tenants span that step
+    step = report.peak_step
+    assert report.peak == sum(life.buffer.nbytes for life in report.buffers
+                              if any(u.first <= step <= u.last for u in life.uses))
+    text = str(report)
+    assert text.startswith(f"{len(plan.buffers)} buffers, ") and "planned peak" in text
+
+
+def test_draw_plan_with_memory(tmp_path):
+    plan, _, _ = _mlp_step()
+    source = gn.viz.to_dot(plan, show_memory=True).source
+    assert "planned peak" in source and "in use" in source
+    with pytest.raises(ValueError, match="show_memory applies to compiled plans"):
+        gn.viz.to_dot(plan.outputs[0], show_memory=True)
