@@ -83,10 +83,11 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         before, start = len(graph), time.perf_counter()
         with recording() as notes:
             graph = run_pass(graph)
+            history = tuple(recording.history)
         seconds = time.perf_counter() - start
         if verify:
             _verify(graph, name)
-        records.append(PassRecord(name, before, len(graph), tuple(notes), seconds))
+        records.append(PassRecord(name, before, len(graph), tuple(notes), seconds, history))
     memory = ({}, [])
     if optimize and "plan_memory" not in disable:
         memory = plan_buffers(graph)

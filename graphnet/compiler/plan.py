@@ -72,8 +72,13 @@ class Plan:
         """Flat output values in the structure the fetches were given in."""
         return unflatten(self.structure, values)
 
-    def explain(self) -> str:
-        """The passes applied with node counts and what each did, and the plan's size."""
+    def explain(self, history: bool = False) -> str:
+        """The passes applied with node counts and what each did, and the plan's size.
+
+        `history=True` also lists every rewrite in order (pass, rule, the node
+        before and after, with the lines that created them) and every fusion
+        that was considered and refused, with the reason.
+        """
         lines = [f"plan for {len(self.outputs)} fetches: {len(self.graph)} nodes, "
                  f"{len(self.placeholders)} placeholders, {len(self.variables)} variables"]
         width = max((len(r.name) for r in self.applied), default=0)
@@ -84,6 +89,12 @@ class Plan:
         for step in self.steps:
             kinds[step.kernel] = kinds.get(step.kernel, 0) + 1
         lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        if history:
+            lines.append("history:")
+            for record in self.applied:
+                for entry in record.history:
+                    kind = "refused" if type(entry).__name__ == "Refusal" else "rewrite"
+                    lines.append(f"  {record.name} {kind}: {entry}")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -109,6 +120,7 @@ class PassRecord:
     after: int
     notes: tuple = ()
     seconds: float = 0.0
+    history: tuple = ()    # its Rewrites and Refusals, in order (compiler/rewrite.py)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from graphnet.errors import GraphError, ShapeError
-from graphnet.graph import Graph, Node, Op
+from graphnet.graph import Constant, Graph, Node, Op
 from graphnet.ops.shape import ConcatPart, SumLike
 from graphnet.ops.state import Group
 from graphnet.shapes import format_shape
@@ -31,6 +32,10 @@ from graphnet.shapes import format_shape
 _made: list = []
 #: Where `note` writes while `recording()` is active (None: nowhere).
 _notes: list | None = None
+#: Where rewrites and refused fusions are logged while `recording()` is active.
+_history: list | None = None
+#: Rules that fired on the node being visited (apply_rules says which).
+_fired: list = []
 
 
 # ------------------------------------------------------------ building
@@ -88,12 +93,14 @@ def rebuild(graph: Graph, visit=None) -> Graph:
             new = clone(node, inputs)
         if visit is not None:
             _made.clear()
+            _fired.clear()
             replacement = visit(new)
             if replacement is not None and replacement is not new:
                 if not refines(replacement, new):
                     raise GraphError(
                         f"compiler bug: '{node.name}' {_type(new)} was rewritten to "
                         f"{replacement.op.kind} '{replacement.name}' {_type(replacement)}")
+                log(Rewrite(", ".join(_fired), describe(new), describe(replacement)))
                 _take_place(replacement, new)
                 new = replacement
             _made.clear()
@@ -152,6 +159,7 @@ def apply_rules(graph: Graph, rules: list, counts: Counter | None = None) -> Gra
                         and not (assigned and aliases(result, assigned)
                                  and not aliases(current, assigned))):
                     counts[rule.__name__] += 1
+                    _fired.append(rule.__name__)
                     current = result
                     break
             else:
@@ -202,13 +210,61 @@ def frozen(value) -> np.ndarray:
 
 @contextlib.contextmanager
 def recording():
-    """Collect what passes `note` while active; `explain()` prints it."""
-    global _notes
+    """Collect what passes `note` while active; `explain()` prints it. The
+    rewrites and refused fusions they `log` go to the list `recording.history`."""
+    global _notes, _history
     saved, _notes = _notes, []
+    saved_history, _history = _history, []
+    recording.history = _history
     try:
         yield _notes
     finally:
-        _notes = saved
+        _notes, _history = saved, saved_history
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One node replaced by a pass: by which rules (if a rule table), from what to what."""
+
+    rule: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.rule + ': ' if self.rule else ''}{self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A fusion considered and not made, and why, in the user's terms."""
+
+    node: str
+    other: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node} not fused with {self.other}: {self.reason}"
+
+
+def log(entry):
+    """Add a Rewrite or Refusal to the history `explain(history=True)` lists."""
+    if _history is not None:
+        _history.append(entry)
+
+
+def describe(node: Node) -> str:
+    """`relu 'dense/relu' (model.py:14)`: a node as the user would find it."""
+    if isinstance(node.op, Constant):
+        value = node.op.value
+        shown = f"{value.item():g}" if value.ndim == 0 and value.dtype.kind in "biuf" else \
+            f"{value.dtype.name}{format_shape(value.shape)}"
+        return f"constant {shown}"
+    return f"{node.op.kind} '{node.name}' ({_short(node.origin)})"
+
+
+def _short(origin: str) -> str:
+    """`model.py:14` from `/home/me/model.py:14`."""
+    return origin.rsplit("/", 1)[-1] if origin else "?"
 
 
 def note(text: str):

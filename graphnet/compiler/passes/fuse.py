@@ -40,7 +40,19 @@ import numpy as np
 from graphnet.compiler.kernels import cost, numba_backend, resolve_backend
 from graphnet.compiler.kernels.program import Instr
 from graphnet.compiler.ops import Fused, FusedOutput
-from graphnet.compiler.rewrite import aliases, clone, is_group, make, note, plural, rebuild
+from graphnet.compiler.rewrite import (
+    Refusal,
+    Rewrite,
+    aliases,
+    clone,
+    describe,
+    is_group,
+    log,
+    make,
+    note,
+    plural,
+    rebuild,
+)
 from graphnet.graph import Constant, Graph, Node, Variable
 from graphnet.ops import activations as act
 from graphnet.ops import elementwise as ew
@@ -118,6 +130,7 @@ class _Group:
     #: Rule 1, kept as a flag: a node outside the group that uses a member
     #: has run (nodes are visited in graph order), so nothing may join now.
     closed: bool = False
+    closed_by: Node | None = None  # the outside reader that closed it, for explain()
     targets: set = field(default_factory=set)  # variables the members assign
     readers: bool = False  # holds a node that rule 2 keeps out of updating groups
 
@@ -126,7 +139,7 @@ class _Group:
         return self.members[0].shape
 
 
-def find_groups(graph: Graph) -> list:
+def find_groups(graph: Graph, refusals: list | None = None) -> list:
     """The groups of two or more nodes to fuse, each in graph order.
 
     Rule 2 is checked on finished groups (a read of a variable is fine when
@@ -136,7 +149,9 @@ def find_groups(graph: Graph) -> list:
     assigned = {t for n in graph.nodes if n.op.stateful for t in n.op.targets(n)}
     readers: set = set()
     while True:
-        groups = _grow(graph, readers)
+        if refusals is not None:
+            refusals.clear()
+        groups = _grow(graph, readers, refusals)
         offenders = {m for g in groups if g.targets for m in g.members
                      if any(i not in g.targets and aliases(i, assigned) for i in m.inputs)}
         if not offenders:
@@ -144,9 +159,9 @@ def find_groups(graph: Graph) -> list:
         readers |= offenders
 
 
-def _grow(graph: Graph, readers: set) -> list:
+def _grow(graph: Graph, readers: set, refusals: list | None = None) -> list:
     """Groups grown in graph order under rule 1, with `readers` kept out of
-    groups that assign."""
+    groups that assign. Fusions considered and not made go to `refusals`."""
     position = {n: i for i, n in enumerate(graph.nodes)}
     group_of: dict = {}
     for node in graph.nodes:
@@ -158,9 +173,35 @@ def _grow(graph: Graph, readers: set) -> list:
         joined = _join(node, producers, position, group_of, readers) if fusible(node) else None
         for group in producers:
             if group is not joined:
-                group.closed = True
+                merged = not any(group_of.get(i) is group for i in node.inputs)
+                if refusals is not None and not merged and (
+                        len(group.members) > 1 or joined is not None):
+                    refusals.append(_refusal(node, group, group_of))
+                if not group.closed:
+                    group.closed, group.closed_by = True, node
     groups = {id(g): g for g in group_of.values()}.values()
     return [g for g in groups if len(g.members) > 1]
+
+
+def _refusal(node: Node, group: _Group, group_of: dict) -> Refusal:
+    """Why `node` did not join the kernel of `group`, one of its producers'."""
+    other = next(i for i in node.inputs if group_of.get(i) is group)
+    if not fusible(node):
+        why = (f"{node.op.kind} is random: it draws new numbers each run" if node.op.random else
+               f"{node.op.kind} is not an elementwise op of numbers that kernels fuse")
+    elif group.closed:
+        why = (f"'{group.closed_by.name}' ({_where(group.closed_by)}) also reads that kernel "
+               "and runs first")
+    elif group.shape != node.shape:
+        why = f"its shape {node.shape} differs from the kernel's {group.shape}"
+    else:
+        why = ("the kernel assigns variables, and this reads a variable the same run "
+               "assigns")
+    return Refusal(describe(node), describe(other), why)
+
+
+def _where(node: Node) -> str:
+    return node.origin.rsplit("/", 1)[-1] if node.origin else "?"
 
 
 def _join(node: Node, producers: list, position: dict, group_of: dict, readers: set):
@@ -208,18 +249,20 @@ def _recompute_cheap_exports(graph: Graph) -> tuple:
     kernels: each such member is cloned for the groups that read it, and
     the graph regrouped (an export moves down the chain, `h * 0.5` -> `h`
     -> the matmul output, so this repeats a few times at most)."""
-    recomputed = 0
+    recomputed, refusals = 0, []
     for _ in range(ROUNDS):
-        groups = find_groups(graph)
+        groups = find_groups(graph, refusals)
         rewire = _cheap_exports(graph, groups)
         if not rewire:
             break
         graph, clones = _clone_for_users(graph, rewire)
         recomputed += clones
     else:
-        groups = find_groups(graph)
+        groups = find_groups(graph, refusals)
     if recomputed:
         note(f"{plural(recomputed, 'cheap value')} recomputed where read, not stored")
+    for refusal in refusals:   # those of the grouping kept
+        log(refusal)
     return graph, groups
 
 
@@ -343,6 +386,8 @@ def _emit(group: _Group, value: dict, effect: dict, uses: tuple, backend: str, r
     op, why = _choose_backend(op, backend, report)
     op = replace(op, absorbed=_display(members, value))
     fused = Node(op, new_inputs, *_value_type(op), root.name, root.origin)
+    log(Rewrite("fused", ", ".join(describe(m) for m in members),
+                f"one {op.kernel_kind} kernel '{root.name}'"))
     fused.id = root.id
     for m in members:
         effect[m] = fused
