@@ -1,6 +1,15 @@
 """Keras-style layers: `gn.layers.Dense(128, activation="relu")`, ..."""
 
 from graphnet.layers.attention import MultiHeadAttention, TransformerEncoderLayer
+from graphnet.layers.augmentation import (
+    GaussianNoise,
+    RandomCrop,
+    RandomErasing,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from graphnet.layers.base import Layer
 from graphnet.layers.convolutional import (
     AveragePooling2D,
@@ -22,4 +31,6 @@ __all__ = [
     "LayerNormalization", "LSTM", "MaxPool2D", "MaxPooling2D", "MultiHeadAttention", "Reshape",
     "SimpleRNN", "TransformerEncoderLayer",
     "Normalization", "Rescaling",
+    "GaussianNoise", "RandomCrop", "RandomErasing", "RandomFlip", "RandomRotation",
+    "RandomTranslation", "RandomZoom",
 ]
