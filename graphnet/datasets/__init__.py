@@ -4,7 +4,7 @@
 verified atomic downloads) for adding more.
 """
 
-from graphnet.datasets import download, idx, mnist
+from graphnet.datasets import download, idx, mnist, movie_reviews
 from graphnet.datasets.download import (
     ChecksumError,
     CorruptFileError,
@@ -14,4 +14,4 @@ from graphnet.datasets.download import (
 )
 
 __all__ = ["ChecksumError", "CorruptFileError", "DataNotFoundError", "DownloadError",
-           "cache_dir", "download", "idx", "mnist"]
+           "cache_dir", "download", "idx", "mnist", "movie_reviews"]

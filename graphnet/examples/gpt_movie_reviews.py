@@ -7,7 +7,7 @@ embeddings, a context of 64 characters, batches of 12, no dropout, AdamW
 (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on matrices) with 100 warmup
 steps and cosine decay to 1e-4, gradients clipped to norm 1.0. The text is
 every review snippet and plot summary of the Rotten Tomatoes data (about
-2.5 million characters, through `gn.datasets.movie_reviews`), the last 10%
+2.1 million characters, through `gn.datasets.movie_reviews`), the last 10%
 held out by position for validation. Prints the validation loss as it goes,
 saves the model (with its tokenizer) and prints samples.
 """
