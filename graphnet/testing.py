@@ -9,6 +9,8 @@ against `gn.gradients` (in the spirit of PyTensor's `verify_grad`).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from graphnet.autodiff import gradients
@@ -16,6 +18,13 @@ from graphnet.compiler import compile
 from graphnet.graph import Node, constant, placeholder
 from graphnet.session import Session
 from graphnet.shapes import format_shape
+
+
+def max_examples(default: int) -> int:
+    """Hypothesis examples per property test: `default`, or the number in the
+    HYPOTHESIS_MAX_EXAMPLES environment variable for a thorough run
+    (`HYPOTHESIS_MAX_EXAMPLES=2000 python -m pytest`)."""
+    return int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", default))
 
 
 def numeric_gradient(f, x, eps: float = 1e-6) -> np.ndarray:

@@ -65,6 +65,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["g.svg"]
 
 
+@pytest.mark.needs_dot
 def test_nodes_and_plans_show_themselves_as_svg_in_notebooks(mlp):
     for target in (mlp.loss, gn.compile(mlp.loss)):
         bundle = target._repr_mimebundle_()
@@ -72,6 +73,7 @@ def test_nodes_and_plans_show_themselves_as_svg_in_notebooks(mlp):
         assert bundle["text/plain"] == repr(target)
 
 
+@pytest.mark.needs_dot
 def test_large_graphs_are_folded_in_notebooks(monkeypatch):
     from graphnet.viz import render
 
@@ -91,6 +93,7 @@ def test_notebooks_without_dot_get_text_and_a_warning(mlp, no_dot):
     assert "apt-get install graphviz" in str(caught[0].message)
 
 
+@pytest.mark.needs_dot
 def test_objects_with_a_to_dot_hook_can_show_themselves(mlp):
     class Model:
         def to_dot(self, **options):
