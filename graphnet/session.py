@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
+import warnings
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +25,15 @@ class Session:
 
     Variables are initialised from their initial values on first use (or by
     `initialize()`). Plans are compiled once per fetch structure and feed
-    signature and cached. Fetched values are copies.
+    signature and cached; each compile is logged (logger "graphnet.session")
+    with its reason, and `cache_info()` lists them. Fetched values are copies.
+
+    Threads: `run` may be called from several threads at once. Runs that only
+    read variables (inference, evaluation) run in parallel, each with buffers
+    of its own; runs that assign variables (training steps) run one at a time
+    per variable store, in the order they take the lock. A read running while
+    another thread's step assigns may see some variables before and some
+    after that step: serialize them yourself when that matters.
     """
 
     def __init__(self, values=None, **compile_options):
@@ -29,6 +43,9 @@ class Session:
         self.guard = bool(compile_options.get("guard", False))
         self._plans: dict = {}
         self._compile_options = compile_options
+        self._records: list = []                  # CompileRecord per plan, in order
+        self._compile_lock = threading.Lock()
+        self._update_lock = model_lock if values is model_values else threading.Lock()
 
     def __enter__(self):
         return self
@@ -39,8 +56,10 @@ class Session:
     def run(self, fetches, feed_dict=None):
         """Values of `fetches` (node, list, tuple, dict or Plan) in the same structure."""
         plan, feeds = self._prepare(fetches, feed_dict)
-        outputs = plan(feeds, [self._value(v) for v in plan.variables])
-        return plan.unflatten([_copy(v) for v in outputs])
+        if plan.stateful:
+            with self._update_lock:
+                return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
+        return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
 
     def profile(self, fetches, feed_dict=None, runs: int = 10):
         """Where a run of `fetches` spends its time, step by step: a Profile
@@ -76,14 +95,42 @@ class Session:
         key = (structure_key(structure), tuple(n.id for n in outputs), signature)
         plan = self._plans.get(key)
         if plan is None:
-            shapes = {p: np.shape(v) for p, v in feed_dict.items()}
-            plan = self._plans[key] = compile(fetches, feed_shapes=shapes, **self._compile_options)
+            with self._compile_lock:   # one compile per key, however many threads ask
+                plan = self._plans.get(key)
+                if plan is None:
+                    plan = self._compile(fetches, outputs, key, feed_dict)
         return plan
+
+    def _compile(self, fetches, outputs, key, feed_dict) -> Plan:
+        shapes = {p: np.shape(v) for p, v in feed_dict.items()}
+        reason = recompile_reason(key, [r.key for r in self._records], feed_dict, outputs)
+        site = call_site()
+        plan = compile(fetches, feed_shapes=shapes, **self._compile_options)
+        record = CompileRecord(key, tuple(o.name for o in outputs), reason, site)
+        self._records.append(record)
+        self._plans[key] = plan
+        logger.info("compiled a plan at %s: %s", site, reason)
+        compiled_here = sum(r.site == site for r in self._records)
+        if compiled_here == SITE_WARNING + 1:
+            warnings.warn(
+                f"{site} has compiled {compiled_here} plans in this Session (latest: {reason}). "
+                "Each new feed shape compiles a plan: pad batches to one size, or drop the "
+                "short last batch with Dataset.batch(..., drop_remainder=True)",
+                RecompileWarning, stacklevel=2)
+        return plan
+
+    def cache_info(self) -> list:
+        """Every plan this Session compiled, in order: its fetches, the user's line
+        that ran them and why it was compiled (`str()` of each says it)."""
+        return list(self._records)
 
     def _value(self, var: Node) -> np.ndarray:
         value = self._values.get(var)
         if value is None:
-            value = self._values[var] = np.array(var.op.initial_value, copy=True)
+            with _init_lock:   # two threads' first runs must share one array
+                value = self._values.get(var)
+                if value is None:
+                    value = self._values[var] = np.array(var.op.initial_value, copy=True)
         return value
 
     def initialize(self, variables=None):
@@ -153,8 +200,9 @@ class Session:
 
 
 #: The variable store every Model's Session shares (weakly keyed: a variable
-#: no graph refers to any more frees its value).
+#: no graph refers to any more frees its value), and the lock its updates take.
 model_values: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+model_lock = threading.Lock()
 
 
 def _checkpoint_variables(sess, var_list, what: str) -> list:
@@ -179,9 +227,65 @@ def _require_variable(var):
         raise TypeError(f"expected a variable node, got {var!r}")
 
 
-def _copy(value):
-    """Fetched values never alias buffers a later run overwrites."""
-    if value is None:
-        return None
-    array = np.array(value, copy=True)
-    return array[()] if array.ndim == 0 else array
+# ------------------------------------------------------------ compiles
+
+#: Plans one call site may compile before a RecompileWarning.
+SITE_WARNING = 8
+logger = logging.getLogger("graphnet.session")
+
+
+class RecompileWarning(UserWarning):
+    """One line of user code keeps compiling new plans (feed shapes that vary)."""
+
+
+@dataclass(frozen=True)
+class CompileRecord:
+    """One compiled plan of a Session: `str()` gives its reason in user terms."""
+
+    key: tuple
+    fetches: tuple
+    reason: str
+    site: str
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.fetches)} at {self.site}: {self.reason}"
+
+
+def recompile_reason(key: tuple, earlier: list, feed_dict: dict, outputs: list) -> str:
+    """Why `key` needs a plan of its own, against the keys compiled before."""
+    same_fetches = [k for k in earlier if k[:2] == key[:2]]
+    if not same_fetches:
+        names = ", ".join(f"'{o.name}'" for o in outputs[:4])
+        more = f" and {len(outputs) - 4} more" if len(outputs) > 4 else ""
+        return f"new fetches ({names}{more})" if earlier else f"first run of {names}{more}"
+    before = dict(same_fetches[-1][2])
+    now = dict(key[2])
+    names = {p.id: p.name for p in feed_dict}
+    added = [names[i] for i in now if i not in before]
+    if added:
+        return f"feed {', '.join(repr(a) for a in added)} added"
+    for pid, shape in now.items():
+        old = before.get(pid)
+        if old is not None and old != shape:
+            if len(old) != len(shape):
+                return (f"feed '{names[pid]}' changed rank from {len(old)} to {len(shape)} "
+                        f"({old} -> {shape})")
+            axis = next(i for i, (a, b) in enumerate(zip(old, shape)) if a != b)
+            return (f"feed '{names[pid]}' changed shape in axis {axis} from {old[axis]} to "
+                    f"{shape[axis]}")
+    return "feeds changed"
+
+
+def call_site() -> str:
+    """The user's file:line that led here (the first frame outside graphnet)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+#: Serializes the first use of variables (two threads must not make two arrays).
+_init_lock = threading.Lock()

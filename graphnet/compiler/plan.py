@@ -9,6 +9,7 @@ import numpy as np
 
 from graphnet.compiler import guard as guard_module
 from graphnet.compiler.fetches import unflatten
+from graphnet.compiler.kernels.numpy_backend import private_pool
 from graphnet.errors import GraphError
 from graphnet.graph import Constant, Graph, Node, Placeholder, Variable, type_string
 from graphnet.ops.state import Group
@@ -20,6 +21,12 @@ class Plan:
     The generated function takes the fed arrays and the variable arrays (in
     the order of `plan.placeholders` and `plan.variables`) and returns the
     flat outputs; variables are updated in place.
+
+    A plan may run in several threads at once: each concurrent call takes an
+    idle copy of the generated function with buffers and kernel scratch of its
+    own (made on first need, then kept), and outputs are copied out before
+    that copy is handed back. One thread reuses one copy: the cost is a list
+    pop and append. Plans that assign variables are serialized by the Session.
     """
 
     def __init__(self, graph: Graph, structure, feeds=None, applied=(), memory=({}, []),
@@ -35,17 +42,38 @@ class Plan:
         if feeds is not None:
             _check_feeds(self.placeholders, feeds)
         self.buffer_of, self.buffers = memory  # from compiler.memory.plan_buffers
-        self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
-                                                self.buffer_of, backend)
+        with private_pool():
+            self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
+                                                    self.buffer_of, backend)
         self.source = _source(self.steps, outputs, guard=guard)
         if guard:
             namespace.update(guard_check=guard_module.check, steps=self.steps)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         self._function = namespace["plan"]
         self._namespace, self._outputs = namespace, outputs
+        self._idle = [self._function]   # generated functions not running now
+        self.stateful = any(node.op.stateful for node in graph)
 
     def __call__(self, feed_values: list, variable_values: list) -> list:
-        return self._function(feed_values, variable_values)
+        """The outputs (copies: never views of buffers a later run overwrites)."""
+        try:
+            function = self._idle.pop()
+        except IndexError:   # another thread runs every copy: make one more
+            function = self._new_function()
+        try:
+            return [_copy(v) for v in function(feed_values, variable_values)]
+        finally:
+            self._idle.append(function)
+
+    def _new_function(self):
+        """The generated function again, over buffers and kernels of its own."""
+        with private_pool():
+            _, _, namespace = _steps(self.graph, self.placeholders, self.variables,
+                                     self.buffer_of, self.backend)
+        if self.guard:
+            namespace.update(guard_check=guard_module.check, steps=self.steps)
+        exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
+        return namespace["plan"]
 
     def profile(self, feed_values: list, variable_values: list, runs: int = 10) -> "Profile":
         """Time each step over `runs` runs of the plan (after one untimed run);
@@ -99,6 +127,14 @@ class Plan:
 
     def __repr__(self):
         return f"<Plan {len(self.graph)} nodes -> {len(self.outputs)} outputs>"
+
+
+def _copy(value):
+    """Fetched values never alias buffers a later run overwrites."""
+    if value is None:
+        return None
+    array = np.array(value, copy=True)
+    return array[()] if array.ndim == 0 else array
 
 
 def _check_feeds(needed: list, feeds):

@@ -61,6 +61,7 @@ class Model(Layer):
         self._compiled = None
         self._graphs = None
         self.nan_report = None  # why the last NaN loss in fit happened (guard mode's finding)
+        self._build_lock = threading.RLock()  # threads building the graphs take turns
         self.inputs = self.outputs = None
         self._calls = []
         if inputs is not None:
@@ -447,7 +448,9 @@ class Model(Layer):
         for batch in data:
             xb = batch[0] if isinstance(batch, tuple) else batch
             if self._graphs is None:
-                self._build_inference(xb)
+                with self._build_lock:
+                    if self._graphs is None:
+                        self._build_inference(xb)
             outputs.append(self.session.run(self._graphs["output"], {self._graphs["x"]: xb}))
         if not outputs:
             raise ValueError("predict() got no data")
@@ -465,7 +468,9 @@ class Model(Layer):
         x, y = _check_arrays(x, y, mode)
         self._check_labels(y, f"{mode}_on_batch")
         if self._graphs is None or "train" not in self._graphs:
-            self._build_graphs(x, y)
+            with self._build_lock:
+                if self._graphs is None or "train" not in self._graphs:
+                    self._build_graphs(x, y)
         metrics = self._compiled["metrics"]
         for m in metrics:
             m.reset_state()

@@ -21,6 +21,7 @@ buffers come from a pool that all the kernels of a thread share.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -34,11 +35,31 @@ CHUNK_ABOVE = 1 << 19
 CHUNK_BYTES = 1 << 17
 
 _BODIES: dict = {}
-#: Scratch buffers by (shape, dtype), shared by the kernels that one thread
-#: builds: kernels run one at a time and hold nothing in scratch between
-#: calls, and sharing keeps the working set (and cache misses) as small as
-#: the unfused plan's (measured: 539 -> 513 us per seed-MLP step).
+#: Scratch buffers by (shape, dtype), shared by the kernels built while one
+#: pool is active: the kernels of one copy of a plan (compiler/plan.py makes
+#: each copy under `private_pool()`), which run one at a time and hold
+#: nothing in scratch between calls. Sharing keeps the working set (and cache
+#: misses) as small as the unfused plan's (measured: 539 -> 513 us per
+#: seed-MLP step). A kernel keeps the pool it was built under, so kernels of
+#: two copies of a plan never share a buffer, whichever threads run them.
 _SHARED = threading.local()
+
+
+@contextlib.contextmanager
+def private_pool():
+    """Kernels built inside share scratch buffers with each other only."""
+    saved = getattr(_SHARED, "pools", None)
+    _SHARED.pools = {}
+    try:
+        yield
+    finally:
+        _SHARED.pools = saved
+
+
+def _current_pool() -> dict:
+    if getattr(_SHARED, "pools", None) is None:
+        _SHARED.pools = {}
+    return _SHARED.pools
 
 
 class NumpyKernel:
@@ -52,8 +73,10 @@ class NumpyKernel:
         self.op = op
         self.body, self.source = _body(op)
         self._layouts: dict = {}
+        self._pool = _current_pool()
         static = all(d is not None for _, shape in op.signature for d in shape)
-        self._fixed = _Layout(op, tuple(s for _, s in op.signature)) if static else None
+        self._fixed = _Layout(op, tuple(s for _, s in op.signature), self._pool) \
+            if static else None
 
     def __call__(self, *inputs, out=None):
         layout = self._fixed or self._layout(inputs)
@@ -98,14 +121,14 @@ class NumpyKernel:
         key = tuple(x.shape for x in inputs)
         layout = self._layouts.get(key)
         if layout is None:
-            layout = self._layouts[key] = _Layout(self.op, key)
+            layout = self._layouts[key] = _Layout(self.op, key, self._pool)
         return layout
 
 
 class _Layout:
     """How one input-shape signature runs: outputs, scratch buffers, chunks."""
 
-    def __init__(self, op, input_shapes: tuple):
+    def __init__(self, op, input_shapes: tuple, pool: dict):
         shapes = _temp_shapes(op, input_shapes)
         domain = np.broadcast_shapes(*shapes)
         #: ("update", input index) or ("written", shape, dtype) per output
@@ -116,13 +139,14 @@ class _Layout:
                               else ("written", shapes[ref_index(ref)], instr.dtype))
         written = [s for s in self.specs if s[0] == "written"]
         self.owned = [np.empty(s[1], s[2]) for s in written] if len(self.specs) > 1 else None
-        self.scratch = _scratch(op, shapes)
+        self.scratch = _scratch(op, shapes, pool)
         self.chunks, self.sliced, self.flat = [], [], False
         size = int(np.prod(domain, dtype=np.int64))
         if size > CHUNK_ABOVE and all(s == domain for s in shapes):
-            self._plan_chunks(op, list(input_shapes) + [domain] * len(written), domain, size)
+            self._plan_chunks(op, list(input_shapes) + [domain] * len(written), domain, size,
+                              pool)
 
-    def _plan_chunks(self, op, shapes: list, domain: tuple, size: int):
+    def _plan_chunks(self, op, shapes: list, domain: tuple, size: int, pool: dict):
         """Flat chunks when every array is the domain's shape or a single
         value; else blocks of rows, arrays without the row axis whole."""
         step = max(1, CHUNK_BYTES // max(i.dtype.itemsize for i in op.program))
@@ -137,7 +161,7 @@ class _Layout:
             block = (step,) + tuple(domain[1:])
             if length <= step:
                 return  # a single block: no chunking
-        scratch = _scratch(op, [block] * len(op.program))
+        scratch = _scratch(op, [block] * len(op.program), pool)
         bounds = list(range(0, length, step))
         tail = length - bounds[-1]
         last = scratch if tail == step else [None if b is None else b[:tail] for b in scratch]
@@ -188,10 +212,10 @@ def _temp_shapes(op, input_shapes: tuple) -> list:
     return shapes
 
 
-def _scratch(op, shapes: list) -> list:
+def _scratch(op, shapes: list, shared_pool: dict) -> list:
     """A buffer per result that is neither an output nor an update, reusing
     buffers whose results are dead; never one an argument still holds.
-    Buffers come from the thread's shared pool (see _SHARED)."""
+    Buffers come from `shared_pool`, shared with the other kernels of its plan copy."""
     last_use = {}
     for i, instr in enumerate(op.program):
         for a in instr.args:
@@ -200,8 +224,6 @@ def _scratch(op, shapes: list) -> list:
     buffers = [None] * len(op.program)
     holder = {}
     taken = {}
-    if not hasattr(_SHARED, "pools"):
-        _SHARED.pools = {}
     for i, instr in enumerate(op.program):
         ref = f"t{i}"
         if not is_update(instr) and ref not in op.outputs:
@@ -210,7 +232,7 @@ def _scratch(op, shapes: list) -> list:
             if pool:
                 buffers[i] = pool.pop()
             else:
-                shared = _SHARED.pools.setdefault(key, [])
+                shared = shared_pool.setdefault(key, [])
                 n = taken.get(key, 0)
                 if n == len(shared):
                     shared.append(np.empty(*key))
