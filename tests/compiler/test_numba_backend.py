@@ -17,6 +17,7 @@ from hypothesis import given, settings
 import graphnet as gn
 from graphnet.compiler.kernels import loops, numba_backend
 from graphnet.compiler.ops import Fused
+from graphnet.testing import max_examples
 
 from .graphs import GRAPHS, assert_nested_close, shapes_of
 from .test_random_graphs import random_graphs
@@ -92,7 +93,7 @@ def test_test_graphs_agree(name):
     assert numba_steps(plan)
 
 
-@settings(max_examples=6, derandomize=True)  # each new program compiles a loop
+@settings(max_examples=max_examples(6), derandomize=True)  # each program compiles a loop
 @given(random_graphs())
 def test_random_graphs_agree(case):
     fetches, feed = case
