@@ -277,10 +277,16 @@ def recompile_reason(key: tuple, earlier: list, feed_dict: dict, outputs: list) 
 
 
 def call_site() -> str:
-    """The user's file:line that led here (the first frame outside graphnet)."""
+    """The user's file:line that led here: the first frame outside graphnet's
+    library (its examples count as user code)."""
     package = os.path.dirname(os.path.abspath(__file__))
+    examples = os.path.join(package, "examples")
+
+    def library(frame) -> bool:
+        path = os.path.abspath(frame.f_code.co_filename)
+        return path.startswith(package) and not path.startswith(examples)
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    while frame is not None and library(frame):
         frame = frame.f_back
     if frame is None:
         return "?"
