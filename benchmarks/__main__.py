@@ -29,6 +29,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "lenet": "lenet",
     "transformer": "transformer",
     "gpt": "gpt",
+    "bert": "bert",
     "ops": "conv_ops",
     "compile": "compile_report",
 }

@@ -258,6 +258,12 @@ class BertEncoder(Model):
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = self.tokenize(texts[start:start + batch_size])
+            # NOTE: padded to a multiple of 16 tokens, so a few compiled plans serve
+            # every batch; the mask keeps the padding out of every result.
+            extra = -batch["input_ids"].shape[1] % 16
+            batch = {k: np.pad(v, ((0, 0), (0, extra)),
+                               constant_values=self.config.pad_token_id if k == "input_ids"
+                               else 0) for k, v in batch.items()}
             hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"],
                                         batch["token_type_ids"])
             mask = batch["attention_mask"][..., None].astype(np.float32)
