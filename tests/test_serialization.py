@@ -7,6 +7,7 @@ import pytest
 
 import graphnet as gn
 from graphnet import serialization
+from graphnet.models.bert import BertEncoder, BertLayer, Classifier
 from graphnet.models.gpt import GPT, Block, CausalSelfAttention
 from graphnet.serialization import SerializationError, deserialize, serialize
 
@@ -46,6 +47,10 @@ LAYERS = {
     "CausalSelfAttention": lambda: CausalSelfAttention(8, 2, residual_scale=0.5),
     "Block": lambda: Block(8, 2, dropout=0.1),
     "GPT": lambda: GPT(11, 8, 1, 2, 8, tokenizer=gn.text.CharTokenizer("abc")),
+    "BertLayer": lambda: BertLayer(8, 2, 16, 1e-12, activation="gelu"),
+    "BertEncoder": lambda: BertEncoder(20, 8, 1, 2, 16, max_position_embeddings=16),
+    "Classifier": lambda: Classifier(BertEncoder(20, 8, 1, 2, 16, max_position_embeddings=16),
+                                     num_classes=3),
     "Sequential": lambda: gn.Sequential([gn.layers.Dense(2, input_shape=(3,))]),
     "Model": lambda: gn.Model(gn.Input((3,)), gn.layers.Dense(2)(gn.Input((3,)))),
 }

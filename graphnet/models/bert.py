@@ -309,6 +309,13 @@ class Classifier(Model):
     def uses_training(self) -> bool:
         return self.encoder.uses_training
 
+    def get_config(self) -> dict:
+        return Layer.get_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return Layer.from_config.__func__(cls, config)
+
     def call(self, input_ids, training=False):
         hidden = self.encoder(input_ids, training=training)
         keep = ops.cast(ops.not_equal(input_ids, self.encoder.config.pad_token_id), hidden.dtype)
