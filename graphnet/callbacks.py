@@ -46,8 +46,9 @@ class History(Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
 
-    def plot(self, path, **kwargs):
-        """Loss and metric curves per epoch, train and validation together, as a PNG."""
+    def plot(self, path=None, **kwargs):
+        """Loss and metric curves per epoch, train and validation together, as a PNG
+        at `path`; without a path, a matplotlib Figure (shown inline in a notebook)."""
         from graphnet.viz import plot_curves
         return plot_curves(self.history, path, **kwargs)
 

@@ -31,11 +31,12 @@ def pair_series(history: dict) -> list:
              _VALIDATION + m if _VALIDATION + m in history else None) for m in metrics]
 
 
-def plot_curves(history: dict, path, *, figsize=None, dpi: int = 100,
-                title: str | None = None) -> pathlib.Path:
+def plot_curves(history: dict, path=None, *, figsize=None, dpi: int = 100,
+                title: str | None = None):
     """Save a plot of per-epoch series (`{"loss": [...], "val_loss": [...]}`)
     to `path` (PNG, or another format matplotlib knows by the suffix): one
-    subplot per metric, train and validation on the same axes. Returns the path.
+    subplot per metric, train and validation on the same axes. Returns the path;
+    without a path, the matplotlib Figure (a notebook shows it).
 
     The image is `figsize` inches times `dpi` pixels; by default 4.5 x 3.5
     inches per subplot, up to three subplots a row.
@@ -43,7 +44,6 @@ def plot_curves(history: dict, path, *, figsize=None, dpi: int = 100,
         >>> gn.viz.plot_curves({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]}, "curves.png")
     """
     Figure, FigureCanvasAgg = _matplotlib()
-    path = pathlib.Path(path)
     pairs = pair_series(_check_history(history))
     cols = min(len(pairs), 3)
     rows = math.ceil(len(pairs) / cols)
@@ -63,6 +63,9 @@ def plot_curves(history: dict, path, *, figsize=None, dpi: int = 100,
         ax.legend()
     if title:
         fig.suptitle(title)
+    if path is None:
+        return fig
+    path = pathlib.Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi)
     write_atomic(path, buffer.getvalue())

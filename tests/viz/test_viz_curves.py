@@ -58,3 +58,9 @@ def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # what `import` sees when it is missing
     with pytest.raises(ImportError, match=r"pip install matplotlib"):
         gn.viz.plot_curves(HISTORY, tmp_path / "c.png")
+
+
+def test_without_a_path_a_figure_comes_back_for_notebooks():
+    figure = gn.viz.plot_curves(HISTORY)
+    assert type(figure).__name__ == "Figure" and len(figure.axes) >= 1
+    assert figure.axes[0].get_title() == "loss"
