@@ -30,6 +30,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "transformer": "transformer",
     "gpt": "gpt",
     "bert": "bert",
+    "ablation": "ablation",
     "ops": "conv_ops",
     "compile": "compile_report",
 }
