@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import re
 import sys
 import threading
 import warnings
 import weakref
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from graphnet.compiler import compile
 from graphnet.compiler.fetches import flatten, structure_key
 from graphnet.compiler.plan import Plan
 from graphnet.errors import FeedError, ShapeError
-from graphnet.graph import Node, Placeholder, Variable, all_variables, check_feed_value
+from graphnet.graph import Graph, Node, Placeholder, Variable, all_variables, check_feed_value
 from graphnet.shapes import format_shape
 
 
@@ -103,20 +104,18 @@ class Session:
 
     def _compile(self, fetches, outputs, key, feed_dict) -> Plan:
         shapes = {p: np.shape(v) for p, v in feed_dict.items()}
-        reason = recompile_reason(key, [r.key for r in self._records], feed_dict, outputs)
-        site = call_site()
+        site, stacklevel = _user_frame()
         plan = compile(fetches, feed_shapes=shapes, **self._compile_options)
-        record = CompileRecord(key, tuple(o.name for o in outputs), reason, site)
+        record = CompileRecord.of(plan, key, outputs, feed_dict, site)
+        record = dataclasses.replace(record, reason=recompile_reason(record, self._records))
         self._records.append(record)
         self._plans[key] = plan
-        logger.info("compiled a plan at %s: %s", site, reason)
+        logger.info("compiled a plan at %s: %s", site, record.reason)
         compiled_here = sum(r.site == site for r in self._records)
         if compiled_here == SITE_WARNING + 1:
-            warnings.warn(
-                f"{site} has compiled {compiled_here} plans in this Session (latest: {reason}). "
-                "Each new feed shape compiles a plan: pad batches to one size, or drop the "
-                "short last batch with Dataset.batch(..., drop_remainder=True)",
-                RecompileWarning, stacklevel=2)
+            warnings.warn(f"{site} has compiled {compiled_here} plans in this Session (latest: "
+                          f"{record.reason}). {_recompile_hint(record.reason)}",
+                          RecompileWarning, stacklevel=stacklevel)
         return plan
 
     def cache_info(self) -> list:
@@ -197,6 +196,7 @@ class Session:
         """Drop variable values and cached plans."""
         self._values.clear()
         self._plans.clear()
+        self._records.clear()
 
 
 #: The variable store every Model's Session shares (weakly keyed: a variable
@@ -238,59 +238,146 @@ class RecompileWarning(UserWarning):
     """One line of user code keeps compiling new plans (feed shapes that vary)."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CompileRecord:
     """One compiled plan of a Session: `str()` gives its reason in user terms."""
 
     key: tuple
-    fetches: tuple
+    fetches: tuple          # the fetched nodes' names
     reason: str
-    site: str
+    site: str               # the user's file:line that ran them
+    fed: tuple = ()         # (placeholder id, name) of each feed given
+    placeholders: tuple = ()    # (name, dtype) of each placeholder the plan reads
+    variables: tuple = ()   # names of the variables it reads or assigns
+    digest: int = 0         # the fetched graph's ops and names, without name counters
+
+    @classmethod
+    def of(cls, plan: Plan, key: tuple, outputs: list, feed_dict: dict, site: str):
+        """The record of `plan`, compiled for `outputs` and `feed_dict` (no reason yet)."""
+        nodes = Graph(outputs).nodes
+        return cls(key, tuple(o.name for o in outputs), "", site,
+                   fed=tuple((p.id, p.name) for p in feed_dict),
+                   placeholders=tuple((p.name, p.dtype.name) for p in plan.placeholders),
+                   variables=tuple(v.name for v in plan.variables),
+                   digest=hash(tuple((n.op.kind, _unnumbered(n.name), n.shape) for n in nodes)))
 
     def __str__(self) -> str:
         return f"{', '.join(self.fetches)} at {self.site}: {self.reason}"
 
 
-def recompile_reason(key: tuple, earlier: list, feed_dict: dict, outputs: list) -> str:
-    """Why `key` needs a plan of its own, against the keys compiled before."""
-    same_fetches = [k for k in earlier if k[:2] == key[:2]]
-    if not same_fetches:
-        names = ", ".join(f"'{o.name}'" for o in outputs[:4])
-        more = f" and {len(outputs) - 4} more" if len(outputs) > 4 else ""
-        return f"new fetches ({names}{more})" if earlier else f"first run of {names}{more}"
-    before = dict(same_fetches[-1][2])
-    now = dict(key[2])
-    names = {p.id: p.name for p in feed_dict}
-    added = [names[i] for i in now if i not in before]
+def recompile_reason(record: CompileRecord, earlier: list) -> str:
+    """Why `record`'s plan was compiled, against the plans compiled before:
+    new fetches (and what changed in the graph), a feed added or dropped, or
+    a fed shape that changed."""
+    same = [r for r in earlier if r.key[1] == record.key[1]]   # the same fetched nodes
+    if same:
+        alike = [r for r in same if r.key[0] == record.key[0]]
+        if not alike and any(r.key[2] == record.key[2] for r in same):
+            return "the same fetches in another structure (list, tuple or dict)"
+        return _feed_change((alike or same)[-1], record)
+    names = ", ".join(f"'{n}'" for n in record.fetches[:4])
+    if len(record.fetches) > 4:
+        names += f" and {len(record.fetches) - 4} more"
+    if not earlier:
+        return f"first run of {names}"
+    before = _counterpart(record, earlier)
+    change = _graph_change(before, record) if before else ""
+    return f"new fetches ({names}){': ' + change if change else ''}"
+
+
+def _counterpart(record: CompileRecord, earlier: list):
+    """The plan compiled before that new fetches most likely replace: the
+    latest of the same graph built again, else the latest from the same line,
+    else the latest fetching a node of the same name (up to the counters a
+    graph built again adds to names), else None."""
+    for candidates in ([r for r in earlier if r.digest == record.digest],
+                       [r for r in earlier if r.site == record.site]):
+        if candidates:
+            return candidates[-1]
+    names = {_unnumbered(n) for n in record.fetches}
+    alike = [r for r in earlier if names & {_unnumbered(n) for n in r.fetches}]
+    return alike[-1] if alike else None
+
+
+def _feed_change(before: CompileRecord, now: CompileRecord) -> str:
+    """What differs in the feeds of two runs of the same fetches."""
+    old, new = dict(before.key[2]), dict(now.key[2])
+    names = dict(before.fed) | dict(now.fed)
+    added = [names[i] for i in new if i not in old]
     if added:
         return f"feed {', '.join(repr(a) for a in added)} added"
-    for pid, shape in now.items():
-        old = before.get(pid)
-        if old is not None and old != shape:
-            if len(old) != len(shape):
-                return (f"feed '{names[pid]}' changed rank from {len(old)} to {len(shape)} "
-                        f"({old} -> {shape})")
-            axis = next(i for i, (a, b) in enumerate(zip(old, shape)) if a != b)
-            return (f"feed '{names[pid]}' changed shape in axis {axis} from {old[axis]} to "
+    dropped = [names[i] for i in old if i not in new]
+    if dropped:
+        return f"feed {', '.join(repr(d) for d in dropped)} no longer fed"
+    for pid, shape in new.items():
+        was = old[pid]
+        if was != shape:
+            if len(was) != len(shape):
+                return (f"feed '{names[pid]}' changed rank from {len(was)} to {len(shape)} "
+                        f"({was} -> {shape})")
+            axis = next(i for i, (a, b) in enumerate(zip(was, shape)) if a != b)
+            return (f"feed '{names[pid]}' changed shape in axis {axis} from {was[axis]} to "
                     f"{shape[axis]}")
     return "feeds changed"
+
+
+def _graph_change(before: CompileRecord, now: CompileRecord) -> str:
+    """What differs between the graph of a plan compiled before and that of
+    new fetches that replace it ("" when nothing stands out)."""
+    changes = []
+    dtypes = {_unnumbered(name): dtype for name, dtype in before.placeholders}
+    for name, dtype in now.placeholders:
+        was = dtypes.get(_unnumbered(name), dtype)
+        if was != dtype:
+            changes.append(f"feed '{name}' changed dtype from {was} to {dtype}")
+    added = [v for v in now.variables if v not in set(before.variables)]
+    if added:
+        shown = ", ".join(f"'{v}'" for v in added[:3])
+        more = f" and {len(added) - 3} more" if len(added) > 3 else ""
+        changes.append(f"variable{'s' if len(added) > 1 else ''} {shown}{more} added")
+    if not changes and before.digest == now.digest:
+        return (f"the graph was built again (as for '{before.fetches[0]}' at {before.site}): "
+                "build it once and reuse its nodes")
+    where = "" if before.site == now.site else \
+        f" (compared with '{before.fetches[0]}' at {before.site})"
+    return "; ".join(changes) + where if changes else ""
+
+
+def _unnumbered(name: str) -> str:
+    """`dense/mean` from `dense_3/mean_2`: a name without the counters that
+    building the same graph again adds."""
+    return re.sub(r"_\d+(?=/|$)", "", name)
+
+
+def _recompile_hint(reason: str) -> str:
+    if "changed shape" in reason or "changed rank" in reason:
+        return ("Each new feed shape compiles a plan: pad batches to one size, or drop the "
+                "short last batch with Dataset.batch(..., drop_remainder=True)")
+    return ("Each new set of fetches compiles a plan: build the graph once and fetch the "
+            "same nodes each time")
 
 
 def call_site() -> str:
     """The user's file:line that led here: the first frame outside graphnet's
     library (its examples count as user code)."""
+    return _user_frame()[0]
+
+
+def _user_frame() -> tuple:
+    """(`file.py:line` of the first frame outside graphnet's library, the
+    `stacklevel` that points `warnings.warn` there from the caller)."""
     package = os.path.dirname(os.path.abspath(__file__))
     examples = os.path.join(package, "examples")
 
     def library(frame) -> bool:
         path = os.path.abspath(frame.f_code.co_filename)
         return path.startswith(package) and not path.startswith(examples)
-    frame = sys._getframe(1)
+    frame, level = sys._getframe(1), 1
     while frame is not None and library(frame):
-        frame = frame.f_back
+        frame, level = frame.f_back, level + 1
     if frame is None:
-        return "?"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+        return "?", 1
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}", level
 
 
 #: Serializes the first use of variables (two threads must not make two arrays).

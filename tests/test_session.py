@@ -1,5 +1,7 @@
 """Session: feeds, fetches, variable store, plan cache (graphnet/session.py)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,77 @@ def test_profile_checks_feeds_like_run():
     x = gn.placeholder((None, 3), "float32", name="x")
     with pytest.raises(FeedError, match="needs a value"):
         gn.Session().profile(gn.sum(x), {})
+
+
+# ------------------------------------------------------------ recompile reasons
+
+
+def _reasons(sess) -> list:
+    return [record.reason for record in sess.cache_info()]
+
+
+def test_recompiles_name_a_changed_dtype_and_added_variables():
+    """A line that fetches new nodes is compared with the plan compiled before there."""
+    sess = gn.Session()
+    w = gn.variable(np.ones(3, np.float32), name="w")
+    for dtype, with_w in (("float32", False), ("float64", False), ("float64", True)):
+        x = gn.placeholder((None,), dtype, name="x")
+        sess.run(gn.mean(x * w if with_w else x), {x: np.ones(3)})
+    assert _reasons(sess) == [
+        "first run of 'mean'",
+        "new fetches ('mean_1'): feed 'x_1' changed dtype from float32 to float64",
+        "new fetches ('mean_2'): variable 'w' added"]
+
+
+def test_recompiles_spot_a_graph_built_again_and_dropped_feeds(caplog):
+    x = gn.placeholder((None,), "float32", name="x")
+    t = gn.placeholder((None,), "float32", name="t")
+    sess = gn.Session()
+    with caplog.at_level("INFO", logger="graphnet.session"):
+        for _ in range(2):
+            loss = gn.mean(gn.square(x - 1.0))           # built anew on every pass
+            sess.run(loss, {x: np.ones(4), t: np.ones(4)})
+        sess.run(loss, {x: np.ones(4)})
+        sess.run([loss], {x: np.ones(4)})
+    line = f"test_session.py:{_line_of('sess.run(loss, {x: np.ones(4), t: np.ones(4)})')}"
+    assert _reasons(sess) == [
+        "first run of 'mean'",
+        f"new fetches ('mean_1'): the graph was built again (as for 'mean' at {line}): build "
+        "it once and reuse its nodes",
+        "feed 't' no longer fed",
+        "the same fetches in another structure (list, tuple or dict)"]
+    assert f"compiled a plan at {line}: new fetches ('mean_1'): the graph was built" in caplog.text
+    assert str(sess.cache_info()[2]) == \
+        f"mean_1 at test_session.py:{_line_of('sess.run(loss, {x: np.ones(4)})')}: " \
+        "feed 't' no longer fed"
+
+
+def test_a_line_compiling_many_plans_warns_there_once_with_a_hint():
+    x = gn.placeholder((None,), "float32", name="x")
+    y = x * 2.0
+    sess = gn.Session()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 13):
+            sess.run(y, {x: np.ones(n)})
+    assert len(caught) == 1 and caught[0].category is gn.session.RecompileWarning
+    line = _line_of("sess.run(y, {x: np.ones(n)})")
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+    assert "has compiled 9 plans" in str(caught[0].message)
+    assert "pad batches to one size" in str(caught[0].message)
+    assert "Dataset.batch(..., drop_remainder=True)" in str(caught[0].message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(9):
+            sess.run(gn.sum(x), {x: np.ones(3)})
+    assert "build the graph once" in str(caught[0].message)
+    sess.close()
+    assert sess.cache_info() == []
+
+
+def _line_of(text: str) -> int:
+    """The line of this file that holds `text` (once, not counting the asking line)."""
+    lines = [i for i, line in enumerate(open(__file__), 1)
+             if text in line and "_line_of(" not in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]

@@ -83,7 +83,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         before, start = len(graph), time.perf_counter()
         with recording() as notes:
             graph = run_pass(graph)
-            history = tuple(recording.history)
+            history = tuple(notes.history)
         seconds = time.perf_counter() - start
         if verify:
             _verify(graph, name)

@@ -67,19 +67,25 @@ class Plan:
 
     def _new_function(self):
         """The generated function again, over buffers and kernels of its own."""
-        with private_pool():
-            _, _, namespace = _steps(self.graph, self.placeholders, self.variables,
-                                     self.buffer_of, self.backend)
+        namespace = self._new_namespace()
         if self.guard:
             namespace.update(guard_check=guard_module.check, steps=self.steps)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
         return namespace["plan"]
 
+    def _new_namespace(self) -> dict:
+        """Kernels, constants and buffers for the plan's code, used by no other call."""
+        with private_pool():
+            _, _, namespace = _steps(self.graph, self.placeholders, self.variables,
+                                     self.buffer_of, self.backend)
+        return namespace
+
     def profile(self, feed_values: list, variable_values: list, runs: int = 10) -> "Profile":
         """Time each step over `runs` runs of the plan (after one untimed run);
-        updates happen as in `__call__`: profiling a training step trains."""
+        updates happen as in `__call__`: profiling a training step trains.
+        Its buffers are its own, so threads running the plan meanwhile are safe."""
         timed = _source(self.steps, self._outputs, timed=True)
-        namespace = dict(self._namespace, clock=time.perf_counter)
+        namespace = dict(self._new_namespace(), clock=time.perf_counter)
         exec(compile(timed, "<graphnet plan, timed>", "exec"), namespace)  # noqa: S102
         seconds = [0.0] * len(self.steps)
         namespace["plan"](feed_values, variable_values, [0.0] * len(self.steps))

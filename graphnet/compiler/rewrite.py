@@ -12,11 +12,15 @@ order (and with it where assignments fall relative to reads).
 
 `apply_rules` is the engine behind the table-driven passes (simplify,
 static_shapes): one rule a row, each `rule(node) -> Node | None`.
+
+What a rewrite is in the middle of (the nodes `make` built, the rules that
+fired, where notes go) is kept per thread, so threads may compile at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -28,14 +32,18 @@ from graphnet.ops.shape import ConcatPart, SumLike
 from graphnet.ops.state import Group
 from graphnet.shapes import format_shape
 
-#: Nodes built by `make` since the current node's visit began.
-_made: list = []
-#: Where `note` writes while `recording()` is active (None: nowhere).
-_notes: list | None = None
-#: Where rewrites and refused fusions are logged while `recording()` is active.
-_history: list | None = None
-#: Rules that fired on the node being visited (apply_rules says which).
-_fired: list = []
+
+class _State(threading.local):
+    """One thread's rewriting in progress."""
+
+    def __init__(self):
+        self.made: list = []               # nodes built by `make` since this visit began
+        self.fired: list = []              # rules that fired on the node being visited
+        self.notes: list | None = None     # where `note` writes (None: nowhere)
+        self.history: list | None = None   # where `log` writes rewrites and refusals
+
+
+_state = _State()
 
 
 # ------------------------------------------------------------ building
@@ -53,7 +61,7 @@ def make(op: Op, inputs, like: Node, suffix: str | None = None) -> Node:
     helper nodes) and origin, with shape and dtype inferred now."""
     name = like.name if suffix is None else f"{like.name}/{suffix}"
     node = _build(op, tuple(inputs), name, like.origin)
-    _made.append(node)
+    _state.made.append(node)
     return node
 
 
@@ -92,18 +100,18 @@ def rebuild(graph: Graph, visit=None) -> Graph:
         if any(a is not b for a, b in zip(inputs, node.inputs, strict=True)):
             new = clone(node, inputs)
         if visit is not None:
-            _made.clear()
-            _fired.clear()
+            _state.made.clear()
+            _state.fired.clear()
             replacement = visit(new)
             if replacement is not None and replacement is not new:
                 if not refines(replacement, new):
                     raise GraphError(
                         f"compiler bug: '{node.name}' {_type(new)} was rewritten to "
                         f"{replacement.op.kind} '{replacement.name}' {_type(replacement)}")
-                log(Rewrite(", ".join(_fired), describe(new), describe(replacement)))
+                log(Rewrite(", ".join(_state.fired), describe(new), describe(replacement)))
                 _take_place(replacement, new)
                 new = replacement
-            _made.clear()
+            _state.made.clear()
         mapping[node] = new
         changed = changed or new is not node
     if not changed:
@@ -114,8 +122,8 @@ def rebuild(graph: Graph, visit=None) -> Graph:
 def _take_place(replacement: Node, old: Node):
     """A replacement built for `old` takes its id, so it sorts where old did,
     unless old lives on as an input of the new nodes."""
-    if any(n is replacement for n in _made) and not any(
-            i is old for n in _made for i in n.inputs):
+    made = _state.made
+    if any(n is replacement for n in made) and not any(i is old for n in made for i in n.inputs):
         replacement.id = old.id
 
 
@@ -159,7 +167,7 @@ def apply_rules(graph: Graph, rules: list, counts: Counter | None = None) -> Gra
                         and not (assigned and aliases(result, assigned)
                                  and not aliases(current, assigned))):
                     counts[rule.__name__] += 1
-                    _fired.append(rule.__name__)
+                    _state.fired.append(rule.__name__)
                     current = result
                     break
             else:
@@ -208,18 +216,26 @@ def frozen(value) -> np.ndarray:
 # ---------------------------------------------------------------- notes
 
 
+class Notes(list):
+    """What passes `note`d, in order; `.history` holds the Rewrites and
+    Refusals they `log`ged."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: list = []
+
+
 @contextlib.contextmanager
 def recording():
-    """Collect what passes `note` while active; `explain()` prints it. The
-    rewrites and refused fusions they `log` go to the list `recording.history`."""
-    global _notes, _history
-    saved, _notes = _notes, []
-    saved_history, _history = _history, []
-    recording.history = _history
+    """Collect what passes `note` (and `log`) in this thread while active, as
+    Notes; `explain()` prints them."""
+    notes = Notes()
+    saved = _state.notes, _state.history
+    _state.notes, _state.history = notes, notes.history
     try:
-        yield _notes
+        yield notes
     finally:
-        _notes, _history = saved, saved_history
+        _state.notes, _state.history = saved
 
 
 @dataclass(frozen=True)
@@ -248,8 +264,8 @@ class Refusal:
 
 def log(entry):
     """Add a Rewrite or Refusal to the history `explain(history=True)` lists."""
-    if _history is not None:
-        _history.append(entry)
+    if _state.history is not None:
+        _state.history.append(entry)
 
 
 def describe(node: Node) -> str:
@@ -269,8 +285,8 @@ def _short(origin: str) -> str:
 
 def note(text: str):
     """Tell `explain()` what the running pass did (ignored outside compile)."""
-    if _notes is not None and text:
-        _notes.append(text)
+    if _state.notes is not None and text:
+        _state.notes.append(text)
 
 
 def plural(n: int, word: str) -> str:

@@ -143,3 +143,39 @@ def test_optimized_plans_keep_the_users_names_and_lines():
     assert "test_rewrite.py:" in line and "tanh" in line
     np.testing.assert_allclose(gn.Session().run(plan, {x: np.ones((2, 3))}), np.tanh(1.0),
                                rtol=1e-6)
+
+
+def test_threads_compiling_at_once_get_the_plans_one_thread_gets():
+    """Rewrites in progress (nodes made, rules fired, notes) are per thread:
+    shared, they once gave threads each other's node ids and notes."""
+    import sys
+    import threading
+
+    def build(i):
+        x = gn.placeholder((None, 4), "float32", name=f"x{i}")
+        w = gn.variable(np.ones((4, 4), np.float32), name=f"w{i}")
+        h = x
+        for _ in range(3):
+            h = gn.tanh(gn.relu(h @ w * 1.0 + 0.0) - (-h)) * gn.exp(gn.log(gn.sigmoid(h)))
+        loss = gn.mean(gn.square(h))
+        return [loss, gn.assign_sub(w, 0.1 * gn.gradients(loss, [w])[0])]
+
+    def compiled(fetches):
+        plan = gn.compile(fetches, backend="numpy")
+        return plan.source, plan.explain(history=True)
+
+    graphs = [build(i) for i in range(6)]
+    serial = [compiled(g) for g in graphs]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # switch threads often, so any sharing shows
+    try:
+        threaded = [None] * len(graphs)
+        threads = [threading.Thread(target=lambda i=i: threaded.__setitem__(
+            i, compiled(graphs[i]))) for i in range(len(graphs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert threaded == serial
