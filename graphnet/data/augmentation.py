@@ -73,6 +73,9 @@ def random_crop(images, height: int, width: int, padding: int = 0, rng=None) -> 
     """A random height x width window of each image padded by `padding` zeros."""
     images = _images(images, "random_crop")
     batch, h, w = images.shape[:3]
+    if min(height, width) < 1 or padding < 0:
+        raise DataError(f"random_crop: height and width must be >= 1 and padding >= 0, got "
+                        f"{height}, {width}, {padding}")
     if height > h + 2 * padding or width > w + 2 * padding:
         raise DataError(f"random_crop: a {height}x{width} window does not fit {h}x{w} images "
                         f"padded by {padding}")
@@ -83,19 +86,21 @@ def random_crop(images, height: int, width: int, padding: int = 0, rng=None) -> 
 def random_flip(images, mode: str = "horizontal", rng=None) -> np.ndarray:
     """Flip each image with probability 1/2, left-right and/or up-down."""
     images = _images(images, "random_flip")
-    rng = _rng(rng)
-    axes = {"horizontal": [2], "vertical": [1], "horizontal_and_vertical": [2, 1]}
-    if mode not in axes:
-        raise DataError(f"random_flip: mode must be one of {sorted(axes)}, got {mode!r}")
-    for axis in axes[mode]:
-        flip = (rng.random(len(images)) < 0.5)[:, None, None, None]
-        images = np.where(flip, np.flip(images, axis), images)
+    if mode not in image.FLIP_AXES:
+        raise DataError(f"random_flip: mode must be one of {tuple(image.FLIP_AXES)}, got "
+                        f"{mode!r}")
+    axes = image.FLIP_AXES[mode]
+    flips = image.flip_masks(_rng(rng), len(images), len(axes))
+    for i, axis in enumerate(axes):
+        images = np.where(flips[..., i:i + 1], np.flip(images, axis), images)
     return images
 
 
 def gaussian_noise(images, stddev: float, rng=None) -> np.ndarray:
     """Images plus normal noise of standard deviation `stddev`."""
     images = np.asarray(images)
+    if images.dtype.kind != "f":
+        raise DataError(f"gaussian_noise: expects floating-point values, got {images.dtype}")
     noise = _rng(rng).standard_normal(images.shape) * stddev
     return (images + noise).astype(images.dtype)
 
@@ -104,6 +109,7 @@ def random_erasing(images, probability=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)
                    rng=None) -> np.ndarray:
     """Erase one random rectangle of each image with `probability` (set it to `value`)."""
     images = _images(images, "random_erasing")
-    keep = image.erasing_mask(_rng(rng), len(images), images.shape[1:3], probability,
-                              tuple(scale), tuple(ratio))
+    probability, scale, ratio = image.erasing_arguments(probability, scale, ratio)
+    keep = image.erasing_mask(_rng(rng), len(images), images.shape[1:3], probability, scale,
+                              ratio)
     return np.where(keep, images, np.asarray(value, images.dtype))

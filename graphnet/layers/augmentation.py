@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnet import ops
+from graphnet.errors import ShapeError
 from graphnet.graph import apply, constant
 from graphnet.layers.base import Layer
 from graphnet.nn import image
@@ -71,7 +72,7 @@ class RandomTranslation(_Geometric):
     """Shift each image by a random fraction of its height and width.
 
     `height_factor` 0.1 shifts by up to 10% of the height up or down; a pair
-    (lower, upper) gives the range (negative: up / left).
+    (lower, upper) gives the range (negative: up / left), each within [-1, 1].
     """
 
     def __init__(self, height_factor, width_factor, fill_mode="reflect",
@@ -87,7 +88,8 @@ class RandomTranslation(_Geometric):
 
 class RandomRotation(_Geometric):
     """Rotate each image about its centre by a random fraction of a full turn:
-    `factor` 0.05 is up to +-18 degrees; a pair gives (lower, upper)."""
+    `factor` 0.05 is up to +-18 degrees; a pair gives (lower, upper), each
+    within [-1, 1]. Positive angles turn the picture counter-clockwise."""
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, **kwargs):
@@ -101,7 +103,8 @@ class RandomRotation(_Geometric):
 
 class RandomZoom(_Geometric):
     """Zoom each image about its centre: `height_factor` 0.2 zooms out (positive)
-    or in (negative) by up to 20%; `width_factor` None keeps the aspect ratio."""
+    or in (negative) by up to 20%; a pair gives (lower, upper), each within
+    [-1, 1]; `width_factor` None keeps the aspect ratio."""
 
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
@@ -110,10 +113,6 @@ class RandomZoom(_Geometric):
         heights = image.factor_range(height_factor, "RandomZoom height_factor")
         widths = None if width_factor is None else \
             image.factor_range(width_factor, "RandomZoom width_factor")
-        for low, _ in filter(None, (heights, widths)):
-            if low <= -1:
-                raise ValueError(f"RandomZoom: factors must be above -1 (a zoom of -100% "
-                                 f"would sample one point), got {low}")
         self._ranges = (heights, widths)
 
     def transforms(self):
@@ -137,14 +136,15 @@ class RandomCrop(_Augmentation):
         super().check_input(x)
         h, w = x.shape[1:3]
         if self.height > h + 2 * self.padding or self.width > w + 2 * self.padding:
-            raise ValueError(f"RandomCrop '{self.name}': a {self.height}x{self.width} window "
-                             f"does not fit {h}x{w} images padded by {self.padding}")
+            raise ShapeError(f"RandomCrop '{self.name}': expected a window that fits the "
+                             f"padded images, got a {self.height}x{self.width} window for "
+                             f"{h}x{w} images padded by {self.padding}")
 
     def augment(self, x):
         window = (self.height, self.width)
-        params = apply(image.RandomAffine(seed=self.seed, out_size=window,
-                                          crop_padding=self.padding), x, name="random_crop")
-        return image.resample(x, params, "constant", "nearest", 0.0, out_size=window)
+        offsets = apply(image.RandomCropOffsets(seed=self.seed, out_size=window,
+                                                padding=self.padding), x, name="crop_offsets")
+        return image.resample(x, offsets, "constant", "nearest", 0.0, out_size=window)
 
     def infer(self, x):
         h, w = x.shape[1:3]
@@ -162,7 +162,7 @@ class RandomFlip(_Augmentation):
     """Flip each image with probability 1/2: "horizontal" (left-right),
     "vertical" (up-down) or "horizontal_and_vertical" (each independently)."""
 
-    MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+    MODES = tuple(image.FLIP_AXES)
 
     def __init__(self, mode: str = "horizontal", seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -171,12 +171,12 @@ class RandomFlip(_Augmentation):
         self.mode, self.seed = mode, seed
 
     def augment(self, x):
-        axes = {"horizontal": [2], "vertical": [1], "horizontal_and_vertical": [2, 1]}
-        for i, axis in enumerate(axes[self.mode]):
-            seed = None if self.seed is None else self.seed + i
-            flip = apply(image.RandomFlipMask(seed=seed), x, name="flip_mask")
+        axes = image.FLIP_AXES[self.mode]
+        flips = apply(image.RandomFlipMask(seed=self.seed, count=len(axes)), x,
+                      name="flip_mask")
+        for i, axis in enumerate(axes):
             index = (slice(None),) * axis + (slice(None, None, -1),)
-            x = ops.where(flip, x[index], x)
+            x = ops.where(flips[:, :, :, i:i + 1], x[index], x)
         return x
 
 
@@ -191,8 +191,8 @@ class GaussianNoise(_Augmentation):
 
     def check_input(self, x):
         if x.dtype.kind != "f":
-            raise ValueError(f"GaussianNoise '{self.name}' takes floating-point inputs, got "
-                             f"{x.dtype.name}")
+            raise ShapeError(f"GaussianNoise '{self.name}': expected floating-point inputs, "
+                             f"got {x.dtype.name}")
 
     def augment(self, x):
         if not self.stddev:
@@ -209,17 +209,12 @@ class RandomErasing(_Augmentation):
     def __init__(self, probability: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3),
                  value: float = 0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= probability <= 1:
-            raise ValueError(f"RandomErasing: probability must be in [0, 1], got {probability}")
-        scale, ratio = tuple(float(s) for s in scale), tuple(float(r) for r in ratio)
-        if not 0 < scale[0] <= scale[1] <= 1 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"RandomErasing: scale must be within (0, 1] and ratio positive, "
-                             f"each (lower, upper); got scale={scale}, ratio={ratio}")
-        self.probability, self.scale, self.ratio = float(probability), scale, ratio
+        self.probability, self.scale, self.ratio = image.erasing_arguments(probability, scale,
+                                                                           ratio)
         self.value, self.seed = float(value), seed
 
     def augment(self, x):
         keep = apply(image.RandomErasingMask(seed=self.seed, probability=self.probability,
                                              scale=self.scale, ratio=self.ratio), x,
                      name="erasing_mask")
-        return x * keep + (1.0 - keep) * self.value
+        return ops.where(keep, x, self.value)

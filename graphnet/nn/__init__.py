@@ -6,11 +6,12 @@ from graphnet.nn.conv import conv2d
 from graphnet.nn.cross_entropy import softmax_cross_entropy, sparse_softmax_cross_entropy
 from graphnet.nn.dropout import dropout
 from graphnet.nn.embedding import embedding_lookup
+from graphnet.nn.image import resample
 from graphnet.nn.normalization import batch_norm, batch_norm_training, layer_norm, moments
 from graphnet.nn.pooling import avg_pool2d, max_pool2d
 
 __all__ = [
     "attention", "avg_pool2d", "batch_norm", "batch_norm_training", "causal_mask", "conv2d",
-    "dropout", "embedding_lookup", "layer_norm", "max_pool2d", "moments",
+    "dropout", "embedding_lookup", "layer_norm", "max_pool2d", "moments", "resample",
     "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 ]

@@ -4,7 +4,7 @@ Geometric augmentations (translation, rotation, zoom, cropping) are one
 deterministic op, `resample(x, transforms)`, fed per-image affine transforms
 that a random op draws each run:
 
-    transforms = random_affine(x, translate=(0.1, 0.1))   # (batch, 2, 3), new every run
+    transforms = random_affine(x, height_shift=0.1, width_shift=0.1)  # (batch, 2, 3)
     y = resample(x, transforms, fill_mode="reflect")       # bilinear by default
 
 A transform maps each output pixel (row, col) to the input position it
@@ -15,8 +15,9 @@ resample is linear in x, so its gradient is the adjoint: each output's
 gradient is added back to the input pixels it read, with the same weights.
 
 The NumPy functions that draw parameters and sample (`affine_matrices`,
-`sample`, `erasing_mask`) are also what `gn.data.augmentation` uses, so the
-Dataset.map versions compute exactly what the layers do.
+`crop_matrices`, `flip_masks`, `erasing_mask`, `sample`) are also what
+`gn.data.augmentation` uses, so the Dataset.map versions compute exactly
+what the layers do from the same seed.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import numpy as np
 
 from graphnet import random as gn_random
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, Op, apply, as_node
+from graphnet.graph import Node, Op, apply, as_node, snake_case
 from graphnet.shapes import format_shape
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")
+#: Flip modes and the axes of NHWC images each flips.
+FLIP_AXES = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (2, 1)}
 
 
 def check_images(x: Node, what: str):
@@ -47,15 +50,22 @@ def check_images(x: Node, what: str):
                          "rescale them first (e.g. gn.layers.Rescaling(1 / 255))")
 
 
-def factor_range(factor, name: str, symmetric: bool = True) -> tuple:
-    """(lower, upper) from a float f (-f, f) or a pair, checked to be ordered."""
-    if isinstance(factor, (int, float)):
-        low, high = (-abs(factor), abs(factor)) if symmetric else (0.0, float(factor))
+def factor_range(factor, name: str, bound: float | None = 1.0) -> tuple:
+    """(lower, upper) from a number f, giving (-|f|, |f|), or a pair, as Keras
+    reads its factors; each within [-bound, bound] (None: unbounded)."""
+    if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
+        low, high = -abs(float(factor)), abs(float(factor))
+    elif isinstance(factor, (tuple, list)) and len(factor) == 2 and all(
+            isinstance(f, (int, float, np.integer, np.floating)) for f in factor):
+        low, high = float(factor[0]), float(factor[1])
     else:
-        low, high = (float(f) for f in factor)
+        raise ValueError(f"{name}: expected a number or a (lower, upper) pair, got {factor!r}")
     if low > high:
         raise ValueError(f"{name}: lower bound {low} is above upper bound {high}")
-    return float(low), float(high)
+    if bound is not None and (low < -bound or high > bound):
+        raise ValueError(f"{name}: factors must be within [{-bound:g}, {bound:g}], got "
+                         f"({low:g}, {high:g})")
+    return low, high
 
 
 # ------------------------------------------------------------ NumPy side
@@ -63,11 +73,11 @@ def factor_range(factor, name: str, symmetric: bool = True) -> tuple:
 
 def affine_matrices(rng, batch: int, size: tuple, out_size: tuple | None = None,
                     translate=((0.0, 0.0), (0.0, 0.0)), rotate=(0.0, 0.0),
-                    zoom=((0.0, 0.0), None), shift=None) -> np.ndarray:
+                    zoom=((0.0, 0.0), None)) -> np.ndarray:
     """(batch, 2, 3) float64 transforms mapping output (row, col, 1) to input
     positions: a random translation (fractions of height and width), rotation
-    (fractions of a full turn) and zoom (1 + z: positive zooms out) about the
-    centres, or an integer `shift` per image ((batch, 2) rows, cols) for crops."""
+    (fractions of a full turn, positive counter-clockwise) and zoom (1 + z:
+    positive zooms out) about the centres, as Keras draws them."""
     height, width = size
     out_h, out_w = out_size or size
     (ty0, ty1), (tx0, tx1) = translate
@@ -78,13 +88,13 @@ def affine_matrices(rng, batch: int, size: tuple, out_size: tuple | None = None,
     zw = zh if zoom[1] is None else 1 + rng.uniform(zoom[1][0], zoom[1][1], batch)
     cos, sin = np.cos(angle), np.sin(angle)
     m = np.empty((batch, 2, 3))
-    m[:, 0, 0], m[:, 0, 1] = cos * zh, -sin * zw
-    m[:, 1, 0], m[:, 1, 1] = sin * zh, cos * zw
+    # Output (row, col) reads the input at R @ diag(zh, zw) @ (row, col) about the
+    # centres; with rows pointing down this R turns the picture counter-clockwise.
+    m[:, 0, 0], m[:, 0, 1] = cos * zh, sin * zw
+    m[:, 1, 0], m[:, 1, 1] = -sin * zh, cos * zw
     centre_in = np.array([(height - 1) / 2, (width - 1) / 2])
     centre_out = np.array([(out_h - 1) / 2, (out_w - 1) / 2])
     m[:, :, 2] = centre_in - m[:, :, :2] @ centre_out - np.stack([dy, dx], axis=1)
-    if shift is not None:
-        m[:, :, 2] += shift
     return m
 
 
@@ -184,9 +194,21 @@ def sample_adjoint(grads: np.ndarray, transforms: np.ndarray, size: tuple,
     return out.astype(grads.dtype).reshape(batch, height, width, channels)
 
 
+def erasing_arguments(probability, scale, ratio) -> tuple:
+    """(probability, scale, ratio) as floats and pairs, or a ValueError saying which is wrong."""
+    scale, ratio = tuple(float(v) for v in scale), tuple(float(v) for v in ratio)
+    if not 0 <= probability <= 1:
+        raise ValueError(f"erasing: probability must be in [0, 1], got {probability}")
+    if len(scale) != 2 or len(ratio) != 2 or not 0 < scale[0] <= scale[1] <= 1 \
+            or not 0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"erasing: expected (lower, upper) pairs with scale within (0, 1] "
+                         f"and ratio positive, got scale={scale}, ratio={ratio}")
+    return float(probability), scale, ratio
+
+
 def erasing_mask(rng, batch: int, size: tuple, probability: float, scale: tuple,
                  ratio: tuple, attempts: int = 10) -> np.ndarray:
-    """(batch, height, width, 1) of 1 (kept) and 0 (erased): one rectangle per image
+    """(batch, height, width, 1) bools, True kept and False erased: one rectangle per image
     with `probability`, its area a `scale` fraction of the image and its aspect
     ratio in `ratio` (log-uniform), as torchvision's RandomErasing draws them."""
     height, width = size
@@ -208,6 +230,12 @@ def erasing_mask(rng, batch: int, size: tuple, probability: float, scale: tuple,
     return (~(inside & erase[:, None, None]))[..., None]
 
 
+def flip_masks(rng, batch: int, count: int) -> np.ndarray:
+    """(batch, 1, 1, count) bools, each True with probability 1/2: which images
+    to flip along each of `count` axes."""
+    return (rng.random((count, batch)) < 0.5).T[:, None, None, :]
+
+
 # ---------------------------------------------------------------- ops
 
 
@@ -224,7 +252,7 @@ class RandomOp(Op):
         object.__setattr__(self, "_generator", own)
 
     def __eq__(self, other):
-        return self is other
+        return self is other   # two draws are never the same value
 
     def __hash__(self):
         return id(self)
@@ -233,27 +261,68 @@ class RandomOp(Op):
     def rng(self) -> np.random.Generator:
         return gn_random.generator() if self._generator is None else self._generator
 
+    def infer_images(self, x):
+        check_images(x, snake_case(type(self).__name__))
+
 
 @dataclass(frozen=True, eq=False)
 class RandomAffine(RandomOp):
-    """(batch, 2, 3) transforms for the images of input 0 (see `affine_matrices`)."""
+    """(batch, 2, 3) transforms for the images of input 0: ranges as in
+    `affine_matrices` (translate: two (lower, upper) fractions of height and
+    width; rotate: a fraction of a turn; zoom: (heights, widths or None))."""
 
     translate: tuple = ((0.0, 0.0), (0.0, 0.0))
     rotate: tuple = (0.0, 0.0)
     zoom: tuple = ((0.0, 0.0), None)
-    out_size: tuple | None = None
-    crop_padding: int | None = None   # random integer crop windows instead
 
     def infer(self, x):
+        self.infer_images(x)
         return (x.shape[0], 2, 3), np.dtype("float64")
 
     def forward(self, x):
-        batch, height, width = x.shape[:3]
-        if self.crop_padding is None:
-            return affine_matrices(self.rng, batch, (height, width), self.out_size,
-                                   self.translate, self.rotate, self.zoom)
-        return crop_matrices(self.rng, batch, (height, width), self.out_size,
-                             self.crop_padding)
+        return affine_matrices(self.rng, x.shape[0], x.shape[1:3], None, self.translate,
+                               self.rotate, self.zoom)
+
+
+def random_affine(x, height_shift=0.0, width_shift=0.0, rotation=0.0, height_zoom=0.0,
+                  width_zoom=None, seed: int | None = None, name=None) -> Node:
+    """(batch, 2, 3) random transforms for the images x, new every run, for
+    `resample`. Factors as Keras takes them (a number f for (-f, f), or a
+    pair): shifts in fractions of the height and width, rotation in fractions
+    of a turn (positive counter-clockwise), zooms as 1 + factor (positive
+    zooms out; width_zoom None keeps the aspect ratio).
+
+        >>> t = gn.nn.image.random_affine(x, rotation=0.05, seed=0)
+        >>> y = gn.nn.resample(x, t, fill_mode="constant")
+    """
+    widths = None if width_zoom is None else factor_range(width_zoom, "width_zoom")
+    op = RandomAffine(seed=None if seed is None else int(seed),
+                      translate=(factor_range(height_shift, "height_shift"),
+                                 factor_range(width_shift, "width_shift")),
+                      rotate=factor_range(rotation, "rotation"),
+                      zoom=(factor_range(height_zoom, "height_zoom"), widths))
+    return apply(op, as_node(x), name=name or "random_affine")
+
+
+@dataclass(frozen=True, eq=False)
+class RandomCropOffsets(RandomOp):
+    """(batch, 2, 3) transforms reading a random `out_size` window of each image
+    of input 0 padded by `padding` on every side (see `crop_matrices`)."""
+
+    out_size: tuple = (1, 1)
+    padding: int = 0
+
+    def infer(self, x):
+        self.infer_images(x)
+        (h, w), (out_h, out_w) = x.shape[1:3], self.out_size
+        if out_h > h + 2 * self.padding or out_w > w + 2 * self.padding:
+            raise ShapeError(f"random_crop_offsets: expected a window that fits the padded "
+                             f"images, got a {out_h}x{out_w} window for {h}x{w} images "
+                             f"padded by {self.padding}")
+        return (x.shape[0], 2, 3), np.dtype("float64")
+
+    def forward(self, x):
+        return crop_matrices(self.rng, x.shape[0], x.shape[1:3], self.out_size, self.padding)
 
 
 @dataclass(frozen=True)
@@ -267,9 +336,14 @@ class Resample(Op):
 
     def infer(self, x, transforms):
         check_images(x, "resample")
-        if transforms.ndim != 3 or transforms.shape[1:] != (2, 3):
-            raise ShapeError(f"resample: transforms must be (batch, 2, 3) or (1, 2, 3), got "
+        if transforms.ndim != 3 or transforms.shape[1:] != (2, 3) \
+                or transforms.dtype.kind != "f":
+            raise ShapeError(f"resample: expected float transforms of shape (batch, 2, 3) or "
+                             f"(1, 2, 3), got {transforms.dtype.name} "
                              f"{format_shape(transforms.shape)}")
+        if transforms.shape[0] not in (1, None, x.shape[0]) and x.shape[0] is not None:
+            raise ShapeError(f"resample: expected one transform per image or one for all, got "
+                             f"{transforms.shape[0]} transforms for a batch of {x.shape[0]}")
         out_h, out_w = self.out_size or x.shape[1:3]
         return (x.shape[0], out_h, out_w, x.shape[3]), x.dtype
 
@@ -280,7 +354,7 @@ class Resample(Op):
     def grad(self, node, g):
         x, transforms = node.inputs
         op = ResampleAdjoint(self.fill_mode, self.interpolation, self.out_size)
-        return [apply(op, g, transforms, x), None]
+        return [apply(op, g, transforms, x), None]   # none for the transforms
 
 
 @dataclass(frozen=True)
@@ -321,13 +395,15 @@ def resample(x, transforms, fill_mode: str = "reflect", interpolation: str = "bi
 
 @dataclass(frozen=True, eq=False)
 class RandomFlipMask(RandomOp):
-    """(batch, 1, 1, 1) bools, each True with probability 1/2."""
+    """(batch, 1, 1, count) bools, each True with probability 1/2 (`flip_masks`)."""
+
+    count: int = 1
 
     def infer(self, x):
-        return (x.shape[0], 1, 1, 1), np.dtype(bool)
+        return (x.shape[0], 1, 1, self.count), np.dtype(bool)
 
     def forward(self, x):
-        return (self.rng.random(x.shape[0]) < 0.5)[:, None, None, None]
+        return flip_masks(self.rng, x.shape[0], self.count)
 
 
 @dataclass(frozen=True, eq=False)
@@ -337,6 +413,9 @@ class RandomNormalLike(RandomOp):
     stddev: float = 1.0
 
     def infer(self, x):
+        if x.dtype.kind != "f":
+            raise ShapeError(f"random_normal_like: expected a floating-point input, got "
+                             f"{x.dtype.name}")
         return x.shape, x.dtype
 
     def forward(self, x):
@@ -345,16 +424,16 @@ class RandomNormalLike(RandomOp):
 
 @dataclass(frozen=True, eq=False)
 class RandomErasingMask(RandomOp):
-    """(batch, height, width, 1) keep-mask of `erasing_mask`, typed like input 0."""
+    """(batch, height, width, 1) bool keep-mask of `erasing_mask` for the images of input 0."""
 
     probability: float = 0.5
     scale: tuple = (0.02, 0.33)
     ratio: tuple = (0.3, 3.3)
 
     def infer(self, x):
-        return (x.shape[0], x.shape[1], x.shape[2], 1), x.dtype
+        self.infer_images(x)
+        return (x.shape[0], x.shape[1], x.shape[2], 1), np.dtype(bool)
 
     def forward(self, x):
-        mask = erasing_mask(self.rng, x.shape[0], x.shape[1:3], self.probability,
+        return erasing_mask(self.rng, x.shape[0], x.shape[1:3], self.probability,
                             self.scale, self.ratio)
-        return mask.astype(x.dtype)
