@@ -10,7 +10,7 @@ ways, each reporting test accuracy (`--mode` picks one, "all" runs them):
   bow     a bag-of-words logistic regression trained in graphnet (the baseline);
   frozen  the encoder frozen, a softmax head trained on its mean-pooled states;
   tune    the encoder fine-tuned with the head: all blocks, or the top `--top`
-          (AdamW, linear warmup then linear decay, gradients clipped to norm 1).
+          (AdamW, linear warmup then cosine decay, gradients clipped to norm 1).
 """
 
 from __future__ import annotations

