@@ -30,6 +30,8 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "transformer": "transformer",
     "gpt": "gpt",
     "bert": "bert",
+    "inference": "inference",
+    "memory": "memory",
     "ablation": "ablation",
     "ops": "conv_ops",
     "compile": "compile_report",
@@ -133,11 +135,29 @@ def main(argv=None) -> int:
         text = "\n".join(head) + "\n\n" + "\n".join(s.markdown() for s in sections) + "\n" + tail
         _write_atomic(args.out, text + "\n")
         print(f"written to {args.out}")
+        _write_chart(sections, os.path.splitext(args.out)[0] + ".png", started)
     failed = [s.title for s in sections if not s.ok]
     if failed:
         print(f"CROSS-CHECK FAILED in: {'; '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_chart(sections: list, path: str, started: str):
+    """The ratios as a bar chart next to the report (benchmarks/chart.py)."""
+    from benchmarks.chart import write_chart
+    figures = {k: v for s in sections for k, v in s.figures.items()}
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.tmp.png")
+    subtitle = f"{harness_command()}, {started}"
+    if write_chart(figures, temporary, subtitle):
+        os.replace(temporary, path)
+        print(f"chart written to {path}")
+
+
+def harness_command() -> str:
+    from benchmarks.harness import command_line
+    return command_line()
 
 
 def _write_atomic(path: str, text: str):

@@ -31,6 +31,8 @@ EXPECTED_TITLES = [
     "### LeNet-5 CNN on MNIST", "### Pre-LN Transformer encoder block",
     "### LeNet-5 conv and pool ops", "### Compile time versus graph size",
     "### Baby GPT (4 layers", "### Baby GPT: generating 20 tokens", "### Baby GPT scaling",
+    "### Inference: seed MLP 784-128-64-10", "### Inference: LeNet-5",
+    "### Memory of a training step", "### Ablation: the seed MLP", "### Ablation: the Transformer",
     "### Targets from the issues",
 ]
 HAS_JAX = importlib.util.find_spec("jax") is not None
@@ -57,10 +59,13 @@ def test_quick_run_reports_every_workload(tmp_path):
         assert title in report, title
     for row in EXPECTED_ROWS:
         assert row in report, row
-    assert report.count("| graphnet plan |") == 2  # seed and wide
+    assert report.count("| graphnet plan |") == 4  # seed, wide and the two inference tables
     assert "cross-check" in report and "forward check" in report and "FAILED" not in report
     assert "thread variables: OPENBLAS_NUM_THREADS=1" in report and "numpy " in report
     assert "| chain |" in result.stdout
+    assert report.count("| graphnet model.predict |") == 2    # the two inference tables
+    assert "| seed MLP, batch 32 |" in report                  # the memory table
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if HAS_JAX:  # the JAX peer, on one thread, cross-checked in both of its workloads
         assert report.count("| JAX jit |") == 1 and "| JAX jit (hand-written block) |" in report
         assert report.count("vs JAX (median / best)") == 2
@@ -94,3 +99,16 @@ def test_unknown_workload_is_refused():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown workloads" in result.stderr
+
+
+def test_chart_draws_the_ratios_measured(tmp_path):
+    from benchmarks.chart import ratios, write_chart
+    figures = {"seed.graphnet": 0.5, "seed.torch": 1.0, "seed.floor": 0.25,
+               "lenet.graphnet": 3.0, "lenet.torch": float("nan"), "infer_mlp.graphnet.1": 2e-5}
+    panels = ratios(figures)
+    assert panels == {"vs PyTorch eager": [("seed MLP epoch (training)", 0.5)],
+                      "vs BLAS floor (matmuls only)": [("seed MLP epoch", 2.0)]}
+    assert write_chart(figures, str(tmp_path / "r.png"))
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    assert not write_chart({"seed.graphnet": 1.0}, str(tmp_path / "none.png"))
+    assert not (tmp_path / "none.png").exists()
