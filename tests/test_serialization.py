@@ -54,7 +54,7 @@ LAYERS = {
     "Sequential": lambda: gn.Sequential([gn.layers.Dense(2, input_shape=(3,))]),
     "Model": lambda: gn.Model(gn.Input((3,)), gn.layers.Dense(2)(gn.Input((3,)))),
 }
-SKIP = {"Layer"}   # the abstract base
+SKIP = {"Layer", "Architecture"}   # abstract bases
 
 
 def _registered(kind):

@@ -112,6 +112,22 @@ def download(urls: Sequence[str], dest, sha256: str | None = None, *,
                f"{dest.parent}:\n{lines}")
 
 
+def download_to_cache(urls: Sequence[str], filename: str, sha256: str | None,
+                      not_found) -> Path:
+    """Download `filename` into the cache (see `download`) when no folder had it.
+
+    A ChecksumError (a mirror served wrong bytes) passes through; any other
+    failure becomes DataNotFoundError(not_found(err)), whose message should
+    say where the loader looked and how to work offline.
+    """
+    try:
+        return download(urls, cache_dir() / filename, sha256)
+    except ChecksumError:
+        raise
+    except DownloadError as err:
+        raise DataNotFoundError(not_found(err)) from err
+
+
 def _fetch(url: str, dest: Path, sha256: str | None, timeout: float, progress: bool):
     """One mirror: stream into a temporary file beside `dest`, check it, rename it into place."""
     request = urllib.request.Request(url, headers={"User-Agent": "graphnet (Python urllib)"})

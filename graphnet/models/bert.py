@@ -34,8 +34,8 @@ from graphnet.graph import Node, name_scope, placeholder, root_scope
 from graphnet.io.checkpoint import CheckpointError
 from graphnet.layers import Dense, Embedding, LayerNormalization
 from graphnet.layers.base import Layer
-from graphnet.models.model import Input, Model
-from graphnet.serialization import deserialize_object, serialize_object
+from graphnet.models.architecture import Architecture
+from graphnet.models.model import Input
 from graphnet.text.wordpiece import WordPieceTokenizer, check_texts
 
 SUPPORTED = ("bert",)
@@ -143,7 +143,7 @@ class BertLayer(Layer):
         return nn.dropout(x, self.dropout, training=training) if self.dropout else x
 
 
-class BertEncoder(Model):
+class BertEncoder(Architecture):
     """Token ids (batch, seq) -> last hidden states (batch, seq, hidden_size).
 
     Built from a BertConfig (or a config.json's fields); `from_pretrained`
@@ -310,18 +310,6 @@ class BertEncoder(Model):
             parts.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12))
         return np.concatenate(parts)
 
-    def get_config(self) -> dict:
-        config = Layer.get_config(self)
-        if self.tokenizer is not None:
-            config["tokenizer"] = serialize_object(self.tokenizer, "the tokenizer")
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        if isinstance(config.get("tokenizer"), dict):
-            config["tokenizer"] = deserialize_object(config["tokenizer"], "tokenizers")
-        return Layer.from_config.__func__(cls, config)
 
     def to_dot(self, show_grads: bool = False, **options):
         """The model's diagram with each encoder block folded into one box,
@@ -332,7 +320,7 @@ class BertEncoder(Model):
         return self.to_dot()._repr_mimebundle_(include, exclude)
 
 
-class Classifier(Model):
+class Classifier(Architecture):
     """An encoder with a classification head: token ids -> class probabilities.
 
         enc = gn.models.bert.from_pretrained(folder)
@@ -360,12 +348,6 @@ class Classifier(Model):
     def uses_training(self) -> bool:
         return self.encoder.uses_training
 
-    def get_config(self) -> dict:
-        return Layer.get_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return Layer.from_config.__func__(cls, config)
 
     def call(self, input_ids, training=False):
         with root_scope():      # as in BertEncoder.call: the layers' names are full paths

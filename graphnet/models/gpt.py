@@ -33,12 +33,12 @@ import numpy as np
 from graphnet import init, nn, ops
 from graphnet import random as gn_random
 from graphnet.errors import ShapeError
-from graphnet.graph import placeholder, root_scope, variable
+from graphnet.graph import name_scope, placeholder, root_scope, variable
 from graphnet.layers import Dense, Embedding, LayerNormalization
 from graphnet.layers.attention import _attention_with_dropout
 from graphnet.layers.base import Layer
-from graphnet.models.model import Input, Model
-from graphnet.serialization import deserialize_object, serialize_object
+from graphnet.models.architecture import Architecture
+from graphnet.models.model import Input
 
 
 def _normal(stddev: float):
@@ -96,7 +96,9 @@ class CausalSelfAttention(Layer):
             y = _attention_with_dropout(q, k, v, mask, self.dropout, None)
         else:
             y = nn.attention(q, k, v, mask=mask)
-        y = self.c_proj(ops.flatten(ops.transpose(y, (0, 2, 1, 3)), 2))
+        y = ops.flatten(ops.transpose(y, (0, 2, 1, 3)), 2)
+        with root_scope():      # c_proj's name is a full path ("gpt/h_0/attn/c_proj")
+            y = self.c_proj(y)
         return nn.dropout(y, self.dropout, training=training) if self.dropout else y
 
 
@@ -142,12 +144,23 @@ class Block(Layer):
             self.weights += _build(layer, width)
 
     def call(self, x, training=False, cache=None, offset=None):
-        x = x + self.attn(self.ln_1(x), training=training, cache=cache, offset=offset)
-        h = self.c_proj(ops.gelu(self.c_fc(self.ln_2(x))))
-        return x + (nn.dropout(h, self.dropout, training=training) if self.dropout else h)
+        # NOTE: the sublayers' names are full paths ("gpt/h_0/ln_1"), so they run
+        # outside the block's scope and the glue between them joins it again: a
+        # diagram then has one cluster per layer, wherever the model is used.
+        with root_scope():
+            a = self.attn(self.ln_1(x), training=training, cache=cache, offset=offset)
+            with name_scope(self.name, unique=False):
+                x = x + a
+            h = self.c_fc(self.ln_2(x))
+            with name_scope(f"{self.name}/mlp", unique=False):
+                h = ops.gelu(h)
+            h = self.c_proj(h)
+            with name_scope(self.name, unique=False):
+                return x + (nn.dropout(h, self.dropout, training=training) if self.dropout
+                            else h)
 
 
-class GPT(Model):
+class GPT(Architecture):
     """A decoder-only transformer language model: (batch, T) int token ids ->
     (batch, T, vocab_size) logits, T <= block_size. See the module docstring.
 
@@ -203,29 +216,23 @@ class GPT(Model):
     def call(self, idx, training=False, caches=None, offset=None):
         """Logits for token ids `idx` at positions offset, offset+1, ... (0 by default)."""
         self.check_input(idx)
-        x = self.wte(idx) + self.wpe(ops.positions(idx, axis=1, offset=offset))
-        if self.dropout:
-            x = nn.dropout(x, self.dropout, training=training)
-        for i, block in enumerate(self.blocks):
-            x = block(x, training=training, cache=None if caches is None else caches[i],
-                      offset=offset)
-        x = self.ln_f(x)
-        if self.lm_head is not None:
-            return self.lm_head(x)
-        return ops.matmul(x, ops.transpose(self.wte.embeddings))
+        with root_scope():      # as in Block.call: the layers' names are full paths
+            with name_scope(self.name, unique=False):
+                positions = ops.positions(idx, axis=1, offset=offset)
+            tokens, places = self.wte(idx), self.wpe(positions)
+            with name_scope(self.name, unique=False):
+                x = tokens + places
+                if self.dropout:
+                    x = nn.dropout(x, self.dropout, training=training)
+            for i, block in enumerate(self.blocks):
+                x = block(x, training=training, cache=None if caches is None else caches[i],
+                          offset=offset)
+            x = self.ln_f(x)
+            if self.lm_head is not None:
+                return self.lm_head(x)
+            with name_scope(f"{self.name}/lm_head", unique=False):   # tied to wte
+                return ops.matmul(x, ops.transpose(self.wte.embeddings))
 
-    def get_config(self) -> dict:
-        config = Layer.get_config(self)
-        if self.tokenizer is not None:
-            config["tokenizer"] = serialize_object(self.tokenizer, "the tokenizer")
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        if isinstance(config.get("tokenizer"), dict):
-            config["tokenizer"] = deserialize_object(config["tokenizer"], "tokenizers")
-        return Layer.from_config.__func__(cls, config)
 
     # ------------------------------------------------------------ generation
 

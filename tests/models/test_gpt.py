@@ -34,6 +34,19 @@ def test_shapes_parameters_and_tied_head():
         + c + c * v
 
 
+@pytest.mark.parametrize("tie_weights", [True, False])
+def test_node_names_follow_the_layers_once(tie_weights):
+    """Each node sits in the scope of the layer that made it, once: a diagram
+    folds by these names (a block's sublayers once doubled the block's path)."""
+    model = _gpt(tie_weights=tie_weights, dropout=0.1)
+    names = [n.name for n in gn.graph.Graph([model.outputs]).nodes]
+    assert [n for n in names if not n.startswith("gpt/")] == ["idx"]
+    assert not [n for n in names if n.count("gpt/") > 1]
+    for prefix in ("gpt/h_0/attn/c_proj/", "gpt/h_1/mlp/c_fc/", "gpt/h_0/ln_1/", "gpt/ln_f/",
+                   "gpt/lm_head/"):
+        assert any(n.startswith(prefix) for n in names), prefix
+
+
 def test_gpt2_initialisation():
     model = GPT(vocab_size=300, block_size=64, n_layer=8, n_head=4, n_embd=64)
     values = {w.name: model.session.get(w) for w in model.weights}
