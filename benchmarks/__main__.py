@@ -30,6 +30,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "transformer": "transformer",
     "gpt": "gpt",
     "bert": "bert",
+    "checkpoint": "checkpoint",
     "inference": "inference",
     "memory": "memory",
     "ablation": "ablation",
