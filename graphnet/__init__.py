@@ -9,6 +9,7 @@ from graphnet import (
     callbacks,
     data,
     datasets,
+    distributed,
     init,
     io,
     layers,
@@ -42,5 +43,6 @@ __all__ = [
     "compile", "constant", "data", "datasets", "gradients", "init", "io", "layers", "load_model",
     "losses", "metrics", "models", "name_scope", "nn", "optim", "placeholder", "random",
     "register_layer", "regularizers", "reset_names", "serialization", "text", "variable", "viz",
+    "distributed",
     *_ops_all,
 ]

@@ -19,6 +19,9 @@ from graphnet.optim import schedules
 class Callback:
     """Base class: every hook does nothing."""
 
+    #: True for callbacks that write files: under gn.distributed only rank 0 runs them.
+    writes_files = False
+
     def __init__(self):
         self.model = None
 
@@ -115,6 +118,8 @@ class ModelCheckpoint(_Monitor):
     `save_weights_only=True` only the weights (`model.save_weights`).
     """
 
+    writes_files = True
+
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto",
                  save_weights_only=False):
         super().__init__(monitor, mode, 0.0)
@@ -173,6 +178,8 @@ class ReduceLROnPlateau(_Monitor):
 
 class CSVLogger(Callback):
     """Append one CSV row of logs per epoch to `filename`."""
+
+    writes_files = True
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

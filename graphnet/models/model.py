@@ -61,6 +61,7 @@ class Model(Layer):
         self._compiled = None
         self._graphs = None
         self.nan_report = None  # why the last NaN loss in fit happened (guard mode's finding)
+        self._strategy = None   # a gn.distributed strategy while fit runs under one
         self._build_lock = threading.RLock()  # threads building the graphs take turns
         self.inputs = self.outputs = None
         self._calls = []
@@ -331,7 +332,9 @@ class Model(Layer):
             raise ValueError(f"{self.name}: every weight is frozen (trainable=False), so "
                              "training has nothing to update; unfreeze some layers and "
                              "compile() again")
-        update = optimizer.minimize(train_loss, var_list=self.trainable_weights)
+        strategy = self._strategy   # gn.distributed: gradients averaged across ranks
+        minimize = optimizer.minimize if strategy is None else strategy.minimize(optimizer)
+        update = minimize(train_loss, var_list=self.trainable_weights)
         # Layer-owned state updates (batch norm's moving averages) built by the
         # training call above run in the same step as the optimizer's update.
         state_updates = self.updates
@@ -374,8 +377,11 @@ class Model(Layer):
 
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            seed=None):
+            seed=None, strategy=None):
         """Train for `epochs` passes over (x, y) or a gn.data.Dataset; returns History.
+
+        `strategy=gn.distributed.DataParallel()` trains on every rank of an MPI
+        job (`mpiexec -n N`): `batch_size` is the global batch, split across ranks.
 
         Ctrl-C (SIGINT) stops training between steps: the step in progress
         completes, `on_train_end` runs, and fit returns the history so far
@@ -392,17 +398,27 @@ class Model(Layer):
         train = _training_batches(x, y, batch_size, shuffle, seed, initial_epoch)
         val = validation_data if validation_data is None or isinstance(validation_data, Dataset) \
             else _as_dataset(*validation_data, batch_size, "validation_data")
+        callbacks = list(callbacks or [])
+        if strategy is not None:   # this rank's rows of each batch; rank 0 writes files
+            train, val, callbacks, verbose = strategy.begin_fit(
+                self, x, train, val, callbacks, verbose, batch_size, epochs, initial_epoch)
+            self._strategy = strategy
         history = History()
-        callbacks = list(callbacks or []) + [history]  # last, so it logs what others add
+        callbacks = callbacks + [history]  # last, so it logs what others add
         for cb in callbacks:
             cb.set_model(self)
         self.stop_training = False
         for cb in callbacks:
             cb.on_train_begin()
         steps = _num_batches(train)
-        with _StopOnInterrupt(self) as interrupt:
-            self._fit_epochs(train, val, callbacks, initial_epoch, epochs, verbose, steps,
-                             interrupt)
+        try:
+            with _StopOnInterrupt(self) as interrupt:
+                self._fit_epochs(train, val, callbacks, initial_epoch, epochs, verbose, steps,
+                                 interrupt)
+        finally:
+            if strategy is not None:
+                self._strategy = None
+                strategy.end_fit(self)
         for cb in callbacks:
             cb.on_train_end()
         self.history = history
@@ -500,8 +516,9 @@ class Model(Layer):
             for cb in callbacks:
                 cb.on_batch_begin(index)
             loss = self._run_batch(xb, yb, mode)
-            totals["loss"] += loss * len(xb)
-            totals["count"] += len(xb)
+            rows = len(xb) if self._strategy is None else self._strategy.rows(xb)  # global
+            totals["loss"] += loss * rows
+            totals["count"] += rows
             logs = {"loss": totals["loss"] / totals["count"]}
             logs.update({m.name: m.result() for m in metrics if not _is_matrix(m)})
             for cb in callbacks:
@@ -527,7 +544,8 @@ class Model(Layer):
         if mode == "train":
             fetches["update"] = graphs["update"]
         feed = {self._graphs["x"]: xb, self._graphs["y"]: yb}
-        out = self.session.run(fetches, feed)
+        out = self.session.run(fetches, feed) if self._strategy is None else \
+            self._strategy.run_step(self.session, fetches, feed, mode)
         for metric, stats in zip(self._compiled["metrics"], out["metrics"]):
             metric.accumulate(stats)
         loss = float(out["loss"])
