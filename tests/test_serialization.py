@@ -54,7 +54,8 @@ LAYERS = {
     "Sequential": lambda: gn.Sequential([gn.layers.Dense(2, input_shape=(3,))]),
     "Model": lambda: gn.Model(gn.Input((3,)), gn.layers.Dense(2)(gn.Input((3,)))),
 }
-SKIP = {"Layer", "Architecture"}   # abstract bases
+#: Abstract bases, and ONNX imports (gn.io.onnx.load), which save only back to ONNX.
+SKIP = {"Layer", "Architecture", "OnnxGraph", "OnnxModel"}
 
 
 def _registered(kind):
