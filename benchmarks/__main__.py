@@ -32,6 +32,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "bert": "bert",
     "checkpoint": "checkpoint",
     "inference": "inference",
+    "distributed": "distributed",
     "memory": "memory",
     "ablation": "ablation",
     "ops": "conv_ops",

@@ -33,6 +33,7 @@ EXPECTED_TITLES = [
     "### Baby GPT (4 layers", "### Baby GPT: generating 20 tokens", "### Baby GPT scaling",
     "### Inference: seed MLP 784-128-64-10", "### Inference: LeNet-5",
     "### Checkpoints: saving and loading a whole model",
+    "### Data-parallel training on MPI", "### Data-parallel efficiency on paper",
     "### Memory of a training step", "### Ablation: the seed MLP", "### Ablation: the Transformer",
     "### Targets from the issues",
 ]
