@@ -146,12 +146,20 @@ def main(argv=None) -> int:
 
 
 def _write_chart(sections: list, path: str, started: str):
-    """The ratios as a bar chart next to the report (benchmarks/chart.py)."""
+    """The figures (JSON) and the ratios as a bar chart next to the report
+    (benchmarks/chart.py; `python -m benchmarks.chart X.json` redraws)."""
+    import json
+    import math
+
     from benchmarks.chart import write_chart
-    figures = {k: v for s in sections for k, v in s.figures.items()}
+    figures = {k: v for s in sections for k, v in s.figures.items()
+               if isinstance(v, (int, float)) and math.isfinite(v)}
+    subtitle = f"{harness_command()}, {started}"
+    stem = os.path.splitext(path)[0]
+    _write_atomic(stem + ".json", json.dumps({"subtitle": subtitle, "figures": figures},
+                                             indent=1, sort_keys=True) + "\n")
     folder, name = os.path.split(os.path.abspath(path))
     temporary = os.path.join(folder, f".{name}.tmp.png")
-    subtitle = f"{harness_command()}, {started}"
     if write_chart(figures, temporary, subtitle):
         os.replace(temporary, path)
         print(f"chart written to {path}")

@@ -1,7 +1,10 @@
 """The report as a picture: graphnet's time over each peer's, one bar per
 workload, in panels against PyTorch eager, the BLAS floor and ONNX Runtime.
 Bars left of 1 are where graphnet is faster. Written by `python -m
-benchmarks --out results.md` next to the Markdown file (results.png).
+benchmarks --out results.md` next to the Markdown file (results.png), from
+the figures it also writes there (results.json); redraw with
+
+    python -m benchmarks.chart benchmarks/results.json
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ BARS = [
 #: What each panel's title says about its bars.
 TITLES = {
     "vs PyTorch eager": "graphnet time / PyTorch eager's (left of 1: graphnet faster)",
-    "vs BLAS floor (matmuls only)": "graphnet time / the BLAS floor's, the step's matrix "
-                                    "products alone (1 = nothing but the products)",
+    "vs BLAS floor (matmuls only)": "graphnet time / the BLAS floor's (the step's matrix "
+                                    "products alone)",
     "vs ONNX Runtime": "graphnet time / ONNX Runtime's on graphnet's export (left of 1: "
                        "graphnet faster)",
 }
@@ -95,3 +98,17 @@ def write_chart(figures: dict, path: str, subtitle: str = "") -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+if __name__ == "__main__":
+    import json
+    import os
+    import sys
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m benchmarks.chart RESULTS.json  (writes RESULTS.png)")
+    with open(sys.argv[1], encoding="utf-8") as f:
+        saved = json.load(f)
+    out = os.path.splitext(sys.argv[1])[0] + ".png"
+    if not write_chart(saved["figures"], out, saved.get("subtitle", "")):
+        sys.exit(f"{sys.argv[1]} holds no ratio this chart draws")
+    print(f"chart written to {out}")

@@ -9,6 +9,7 @@ JAX is an optional peer: where it is installed the smoke run includes its
 rows; its absence is simulated (and --no-jax tried) either way."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def test_quick_run_reports_every_workload(tmp_path):
     assert report.count("| graphnet model.predict |") == 2    # the two inference tables
     assert "| seed MLP, batch 32 |" in report                  # the memory table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "seed.graphnet" in json.loads((tmp_path / "results.json").read_text())["figures"]
     if HAS_JAX:  # the JAX peer, on one thread, cross-checked in both of its workloads
         assert report.count("| JAX jit |") == 1 and "| JAX jit (hand-written block) |" in report
         assert report.count("vs JAX (median / best)") == 2
