@@ -38,14 +38,17 @@ def _shapes(sizes: list) -> list:
 class GraphnetPlan(Trainer):
     """graphnet at the graph level: one compiled plan of [loss, Adam update],
     run by a Session in a plain loop over the batches. `optimize=False`
-    compiles with every pass off."""
+    compiles with every pass off; `arenas=True` turns on the update over
+    parameter arenas (off by default)."""
 
     role = "graphnet"
 
-    def __init__(self, data, sizes, batch, weights, optimize=True):
+    def __init__(self, data, sizes, batch, weights, optimize=True, arenas=False):
         self.data, self.batch = data, batch
         self.label = "graphnet plan" if optimize else "graphnet plan, passes off"
         self.role = "graphnet" if optimize else "graphnet_nopasses"
+        if arenas:   # the update over parameter arenas (compile(arenas=True), #17)
+            self.label, self.role = "graphnet plan, arenas", "graphnet_arenas"
         self.x = gn.placeholder((None, sizes[0]), "float32", name="x")
         self.y = gn.placeholder((None,), "int64", name="y")
         h, self.params = self.x, []
@@ -61,7 +64,8 @@ class GraphnetPlan(Trainer):
         train = optimizer.minimize(self.loss)
         self.variables = self.params + optimizer.variables()
         self.plan = gn.compile([self.loss, train], feeds=[self.x, self.y], optimize=optimize,
-                               feed_shapes={self.x: (batch, sizes[0]), self.y: (batch,)})
+                               feed_shapes={self.x: (batch, sizes[0]), self.y: (batch,)},
+                               arenas=arenas)
         self.session = gn.Session()
 
     def reset(self):

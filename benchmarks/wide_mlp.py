@@ -24,6 +24,7 @@ def run(ctx: Context) -> list:
     epoch_steps = 60000 / batch
     weights = initial_weights(SIZES, seed=10)
     trainers = [GraphnetPlan(data, SIZES, batch, weights),
+                GraphnetPlan(data, SIZES, batch, weights, arenas=True),
                 NumpyMLP(data, SIZES, batch, weights),
                 BlasFloor(data, SIZES, batch, weights)]
     if ctx.torch:
@@ -31,8 +32,8 @@ def run(ctx: Context) -> list:
     timings, notes, ok = compare(trainers, steps, ctx.repeats, check_steps=3 if ctx.quick else 10,
                                  alloc_steps=2 if ctx.quick else 3)
     notes.append(f"timed over {steps} steps, scaled to one epoch ({epoch_steps:.1f} steps); "
-                 f"{trainers[1].flat.size:,} parameters, flat Adam in "
-                 f"{len(trainers[1].flat.chunks)} chunks")
+                 f"{trainers[2].flat.size:,} parameters, flat Adam in "
+                 f"{len(trainers[2].flat.chunks)} chunks")
     section = timing_section(f"Wide MLP 784-1024-1024-10, batch {batch}, Adam",
                              timings, "s per epoch", epoch_steps / steps, notes, ok, key="wide")
     if ctx.profile:

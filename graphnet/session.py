@@ -15,6 +15,7 @@ import numpy as np
 
 from graphnet.compiler import compile
 from graphnet.compiler.fetches import flatten, structure_key
+from graphnet.compiler.kernels.arena import flat_view
 from graphnet.compiler.plan import Plan
 from graphnet.errors import FeedError, ShapeError
 from graphnet.graph import Graph, Node, Placeholder, Variable, all_variables, check_feed_value
@@ -28,6 +29,12 @@ class Session:
     `initialize()`). Plans are compiled once per fetch structure and feed
     signature and cached; each compile is logged (logger "graphnet.session")
     with its reason, and `cache_info()` lists them. Fetched values are copies.
+
+    Memory: a plan whose optimizer update runs over arenas (the compiler's
+    `arena_updates` pass; `plan.arenas`) has the variables of each arena
+    laid out back to back in one buffer, each variable's value a view into
+    it, the first time this Session runs it: values move, never change.
+    `set`, `initialize` and `restore` write into those views.
 
     Threads: `run` may be called from several threads at once. Runs that only
     read variables (inference, evaluation) run in parallel, each with buffers
@@ -47,6 +54,7 @@ class Session:
         self._records: list = []                  # CompileRecord per plan, in order
         self._compile_lock = threading.Lock()
         self._update_lock = model_lock if values is model_values else threading.Lock()
+        self._arranged = weakref.WeakSet()   # plans whose arenas are laid out
 
     def __enter__(self):
         return self
@@ -59,6 +67,8 @@ class Session:
         plan, feeds = self._prepare(fetches, feed_dict)
         if plan.stateful:
             with self._update_lock:
+                if plan.arenas and plan not in self._arranged:
+                    self._arrange(plan)
                 return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
         return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
 
@@ -70,7 +80,27 @@ class Session:
             >>> print(sess.profile([loss, train], {x: xb, y: yb}))
         """
         plan, feeds = self._prepare(fetches, feed_dict)
+        if plan.arenas and plan not in self._arranged:
+            with self._update_lock:
+                self._arrange(plan)
         return plan.profile(feeds, [self._value(v) for v in plan.variables], runs)
+
+    def _arrange(self, plan: Plan):
+        """Lay out each of `plan.arenas` back to back in one new buffer (one
+        arena per tuple), copying the values in; runs already laid out so
+        stay where they are."""
+        for run in plan.arenas:
+            values = [self._value(v) for v in run]
+            if flat_view(values) is not None:
+                continue
+            arena = np.empty(sum(v.size for v in values), run[0].dtype)
+            offset = 0
+            for var, value in zip(run, values, strict=True):
+                view = arena[offset:offset + value.size].reshape(value.shape)
+                np.copyto(view, value)
+                self._values[var] = view
+                offset += value.size
+        self._arranged.add(plan)
 
     def _prepare(self, fetches, feed_dict) -> tuple:
         """(plan, fed values in its order), with the feeds checked."""
@@ -137,7 +167,11 @@ class Session:
         targets = list(all_variables) + list(self._values) if variables is None else variables
         for var in targets:
             _require_variable(var)
-            self._values[var] = np.array(var.op.initial_value, copy=True)
+            value = self._values.get(var)
+            if value is not None and value.shape == np.shape(var.op.initial_value):
+                np.copyto(value, var.op.initial_value)   # in place: it may be in an arena
+            else:
+                self._values[var] = np.array(var.op.initial_value, copy=True)
 
     def get(self, var: Node) -> np.ndarray:
         """A copy of a variable's current value."""
@@ -197,6 +231,7 @@ class Session:
         self._values.clear()
         self._plans.clear()
         self._records.clear()
+        self._arranged = weakref.WeakSet()
 
 
 #: The variable store every Model's Session shares (weakly keyed: a variable

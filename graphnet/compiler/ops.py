@@ -181,3 +181,112 @@ class Contiguous(Op):
 
     def grad(self, node, g):
         return [g]
+
+
+@dataclass(frozen=True)
+class ArenaUpdate(Op):
+    """One optimizer program run over many variables at once: `arena_updates`
+    makes these from per-variable update kernels that share their program.
+
+    `program` and `constants` are those of one variable's `Fused` update.
+    `spec` says, for each program input `x<p>`, (role, dtype name, shape):
+    "variable" and "array" inputs come once per variable (a segment, of the
+    shape in `shapes`), "shared" ones (a learning rate, a bias correction)
+    once for all, of `shape`. The node's inputs are position by position:
+    the segments of x0, then x1's, and so on.
+
+    At run time the variables of each "variable" input are expected to lie
+    back to back in one arena (Session lays them out so, `runs()` says
+    which), and the "array" inputs (gradients) in `out`, a buffer with one
+    row per "array" input whose segments the memory planner hands to the
+    gradients' producers: then the whole program is one pass over flat
+    arrays. Otherwise the kernel copies what is missing, or runs each
+    variable on its own (compiler/kernels/arena.py).
+    """
+
+    program: tuple
+    constants: tuple
+    spec: tuple
+    shapes: tuple
+    backend: str = "numpy"
+    #: The nodes the kernel stands for (with inputs rewired), for diagrams and guard.
+    absorbed: tuple = field(default=(), compare=False, repr=False)
+
+    stateful = True
+
+    @property
+    def kind(self) -> str:
+        return "arena_update"
+
+    @property
+    def kernel_kind(self) -> str:
+        return "numba" if self.backend == "numba" else "fused-numpy"
+
+    @property
+    def size(self) -> int:
+        """Elements per segmented input: the variables' sizes added up."""
+        return sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+
+    def slots(self) -> list:
+        """(role, first input index, count) of each program input."""
+        found, index = [], 0
+        for role, _, _ in self.spec:
+            count = 1 if role == "shared" else len(self.shapes)
+            found.append((role, index, count))
+            index += count
+        return found
+
+    def arrays(self) -> list:
+        """The program inputs that have the "array" role, in order (rows of `out`)."""
+        return [p for p, (role, _, _) in enumerate(self.spec) if role == "array"]
+
+    def runs(self, node) -> list:
+        """The variables each "variable" input reads, as tuples that the
+        Session lays out contiguously (one arena each)."""
+        return [tuple(node.inputs[start:start + count])
+                for role, start, count in self.slots() if role == "variable"]
+
+    def targets(self, node) -> tuple:
+        slots = self.slots()
+        positions = sorted({ref_index(i.args[0]) for i in self.program if is_update(i)})
+        return tuple(n for p in positions
+                     for n in node.inputs[slots[p][1]:slots[p][1] + slots[p][2]])
+
+    def infer(self, *inputs):
+        slots = self.slots()
+        expected = sum(count for _, _, count in slots)
+        if len(inputs) != expected:
+            raise ShapeError(f"expects {expected} inputs, given {len(inputs)}")
+        for (role, dtype, shape), (_, start, count) in zip(self.spec, slots, strict=True):
+            wanted = [shape] if role == "shared" else list(self.shapes)
+            for node, want in zip(inputs[start:start + count], wanted, strict=True):
+                if node.dtype.name != dtype or tuple(node.shape) != tuple(want):
+                    raise ShapeError(f"compiled for {dtype} {format_shape(tuple(want))}, "
+                                     f"given {node.dtype.name} {format_shape(node.shape)} "
+                                     f"'{node.name}'")
+        return None, None
+
+    def label(self) -> str:
+        return f"ArenaUpdate{{{len(self.shapes)} x {self.expression()}}}"
+
+    def expression(self, names=None) -> str:
+        return render(self.program, self.constants, (), names or (lambda i: f"x{i}"))
+
+    def describe(self, node) -> str:
+        """`6 variables, 109,386 float32: adam_m += ...` in the first variable's names."""
+        slots = self.slots()
+        first = self.expression(lambda p: node.inputs[slots[p][1]].name.rsplit("/", 1)[-1])
+        dtype = self.spec[0][1]
+        return f"{len(self.shapes)} variables, {self.size:,} {dtype}: {first}"
+
+    def kernel(self, backend: str = "numpy", placed: tuple = ()):
+        """A fresh kernel; `placed` names the (array input, segment) pairs
+        that the memory planner lets their producers write into `out`."""
+        from graphnet.compiler.kernels.arena import ArenaKernel
+        return ArenaKernel(self, placed)
+
+    def forward(self, *values, out=None):
+        return self.kernel()(*values, out=out)
+
+    def grad(self, node, g):
+        raise NotImplementedError("arena updates are made after differentiation")

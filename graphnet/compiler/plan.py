@@ -10,6 +10,7 @@ import numpy as np
 from graphnet.compiler import guard as guard_module
 from graphnet.compiler.fetches import unflatten
 from graphnet.compiler.kernels.numpy_backend import private_pool
+from graphnet.compiler.ops import ArenaUpdate
 from graphnet.errors import GraphError
 from graphnet.graph import Constant, Graph, Node, Placeholder, Variable, type_string
 from graphnet.ops.state import Group
@@ -53,6 +54,10 @@ class Plan:
         self._namespace, self._outputs = namespace, outputs
         self._idle = [self._function]   # generated functions not running now
         self.stateful = any(node.op.stateful for node in graph)
+        #: Tuples of variables that this plan's arena updates want laid out
+        #: back to back, each in one buffer (Session.run does it).
+        self.arenas = [run for node in graph if isinstance(node.op, ArenaUpdate)
+                       for run in node.op.runs(node)]
 
     def __call__(self, feed_values: list, variable_values: list) -> list:
         """The outputs (copies: never views of buffers a later run overwrites)."""
@@ -123,6 +128,11 @@ class Plan:
         for step in self.steps:
             kinds[step.kernel] = kinds.get(step.kernel, 0) + 1
         lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        for run in self.arenas:
+            size = sum(int(np.prod(v.shape, dtype=np.int64)) for v in run)
+            lines.append(f"  arena: {len(run)} {run[0].dtype.name} variables, {size:,} elements, "
+                         f"laid out back to back by the Session: {run[0].name} .. "
+                         f"{run[-1].name}")
         if history:
             lines.append("history:")
             for record in self.applied:
@@ -201,11 +211,14 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
             code, kind = "None", "group"
         else:
             kernel = f"{node.op.kind}_{name[1:]}"
-            namespace[kernel] = node.op.kernel(backend)
-            args = [local[i] for i in node.inputs]
             buffer = buffer_of.get(node)
+            if isinstance(node.op, ArenaUpdate):   # told which gradients are written in place
+                namespace[kernel] = node.op.kernel(backend, buffer.placed if buffer else ())
+            else:
+                namespace[kernel] = node.op.kernel(backend)
+            args = [local[i] for i in node.inputs]
             if buffer is not None:
-                namespace.setdefault(buffer.name, np.empty(buffer.shape, buffer.dtype))
+                _allocate(namespace, buffer)
                 args.append(f"out={buffer.name}")
             kind = backend if backend in node.op.backends else node.op.kernel_kind
             code = f"{kernel}({', '.join(args)})"
@@ -214,6 +227,20 @@ def _steps(graph: Graph, placeholders: list, variables: list, buffer_of: dict,
         steps.append(Step(name, code, (*absorbed, node), kind, buffer and buffer.name,
                           tuple(local[i] for i in node.inputs)))
     return steps, [local[o] for o in graph.outputs], namespace
+
+
+def _allocate(namespace: dict, buffer):
+    """Put `buffer`'s array into the plan's namespace: a new array, or for a
+    segment of an arena a view into the arena's."""
+    if buffer.name in namespace:
+        return
+    if buffer.base is None:
+        namespace[buffer.name] = np.empty(buffer.shape, buffer.dtype)
+        return
+    _allocate(namespace, buffer.base)
+    size = int(np.prod(buffer.shape, dtype=np.int64))
+    flat = namespace[buffer.base.name].reshape(-1)
+    namespace[buffer.name] = flat[buffer.offset:buffer.offset + size].reshape(buffer.shape)
 
 
 def _source(steps: list, outputs: list, timed: bool = False, guard: bool = False) -> str:

@@ -92,7 +92,8 @@ def test_disable_and_optimize_off():
     assert gn.compile(out, optimize=False).applied == []
     applied = [r.name for r in gn.compile(out, disable=["simplify", "cse"]).applied]
     assert applied == ["prune", "static_shapes", "fold_constants", "fuse_elementwise",
-                       "fuse_matmul_bias", "contiguous_reshapes", "plan_memory"]
+                       "arena_updates", "fuse_matmul_bias", "contiguous_reshapes",
+                       "plan_memory"]   # arena_updates: listed as off (arenas=False)
     with pytest.raises(ValueError, match="unknown passes \\['simplfy'\\]"):
         gn.compile(out, disable=["simplfy"])
 
@@ -108,7 +109,8 @@ def test_explain_reports_counts_and_what_each_pass_did():
         p.__name__ for p in PIPELINE] + ["plan_memory"]
     assert "x (None, 3) -> (2, 3)" in text and "times_one x" in text
     assert "folded 1 node into constants" in text
-    assert lines[-6].endswith("merged 1 node")  # the second cse: sum(x) twice
+    assert lines[-7].endswith("merged 1 node")  # the second cse: sum(x) twice
+    assert "arena_updates" in lines[-5] and "off (compile with arenas=True" in lines[-5]
     assert "preallocated buffers" in lines[-2] and lines[-1].startswith("  kernels: ")
     for record in plan.applied:
         assert f"{record.before:>5} -> {record.after:>5} nodes" in text

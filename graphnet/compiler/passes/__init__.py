@@ -1,5 +1,6 @@
 """The compiler's passes: plain `Graph -> Graph` functions, one module per family."""
 
+from graphnet.compiler.passes.arena import arena_updates
 from graphnet.compiler.passes.cse import cse
 from graphnet.compiler.passes.fold import fold_constants
 from graphnet.compiler.passes.fuse import fuse_elementwise
@@ -8,5 +9,5 @@ from graphnet.compiler.passes.prune import prune
 from graphnet.compiler.passes.shapes import specialize, static_shapes
 from graphnet.compiler.passes.simplify import simplify
 
-__all__ = ["contiguous_reshapes", "cse", "fold_constants", "fuse_elementwise", "fuse_matmul_bias",
-           "prune", "simplify", "specialize", "static_shapes"]
+__all__ = ["arena_updates", "contiguous_reshapes", "cse", "fold_constants", "fuse_elementwise",
+           "fuse_matmul_bias", "prune", "simplify", "specialize", "static_shapes"]
