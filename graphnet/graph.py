@@ -386,6 +386,9 @@ def as_node(value, like: Node | None = None) -> Node:
 
 def check_feed_value(node: Node, value) -> np.ndarray:
     """`value` as an array of the placeholder's dtype, or a FeedError."""
+    if type(value) is np.ndarray and value.dtype == node.dtype \
+            and check_value_shape(value.shape, node.shape):
+        return value   # the common case, checked without casting rules
     array = np.asarray(value)
     if array.dtype == object or not np.can_cast(array.dtype, node.dtype, "same_kind"):
         raise FeedError(

@@ -47,7 +47,10 @@ class Session:
     def __init__(self, values=None, **compile_options):
         # Variable values by node. Models pass the shared `model_values`, so
         # models built on the same layers see the same weights.
-        self._values = {} if values is None else values
+        self._values = ValueStore() if values is None else values
+        # Per plan, the store's version and the plan's variable values at it: a
+        # steady-state run reuses the list instead of looking each variable up.
+        self._plan_values = weakref.WeakKeyDictionary()
         self.guard = bool(compile_options.get("guard", False))
         self._plans: dict = {}
         self._compile_options = compile_options
@@ -69,8 +72,21 @@ class Session:
             with self._update_lock:
                 if plan.arenas and plan not in self._arranged:
                     self._arrange(plan)
-                return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
-        return plan.unflatten(plan(feeds, [self._value(v) for v in plan.variables]))
+                return plan.unflatten(plan(feeds, self._variable_values(plan)))
+        return plan.unflatten(plan(feeds, self._variable_values(plan)))
+
+    def _variable_values(self, plan: Plan) -> list:
+        """The arrays of `plan.variables`, in order. Kept per plan while the store's
+        version stands (a value replaced or added bumps it); stores without a
+        version (a plain dict passed as `values`) are looked up every run."""
+        version = getattr(self._values, "version", None)
+        cached = self._plan_values.get(plan)
+        if version is not None and cached is not None and cached[0] == version:
+            return cached[1]
+        values = [self._value(v) for v in plan.variables]
+        if version is not None:
+            self._plan_values[plan] = (self._values.version, values)
+        return values
 
     def profile(self, fetches, feed_dict=None, runs: int = 10):
         """Where a run of `fetches` spends its time, step by step: a Profile
@@ -236,7 +252,51 @@ class Session:
 
 #: The variable store every Model's Session shares (weakly keyed: a variable
 #: no graph refers to any more frees its value), and the lock its updates take.
-model_values: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class _Versioned:
+    """A mapping that counts the changes to its entries in `version`, so that
+    a Session can tell whether the arrays it looked up for a plan still stand.
+    (Writes into an array in place are not changes of the entry.)"""
+
+    version = 0
+
+    def __setitem__(self, key, value):
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.version += 1
+        super().__delitem__(key)
+
+    def pop(self, key, *default):
+        self.version += 1
+        return super().pop(key, *default)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def update(self, other=(), **kwargs):
+        for key, value in dict(other, **kwargs).items():
+            self[key] = value
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+
+class ValueStore(_Versioned, dict):
+    """A Session's own variable values, by variable node."""
+
+
+class SharedValueStore(_Versioned, weakref.WeakKeyDictionary):
+    """Variable values shared by every Model's Session, weakly keyed."""
+
+
+model_values: SharedValueStore = SharedValueStore()
 model_lock = threading.Lock()
 
 

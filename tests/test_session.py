@@ -238,3 +238,23 @@ def _line_of(text: str) -> int:
              if text in line and "_line_of(" not in line]
     assert len(lines) == 1, (text, lines)
     return lines[0]
+
+
+def test_a_plan_sees_replaced_values_after_its_cached_lookup():
+    """Session.run keeps a plan's variable arrays between runs while the store's
+    version stands; replacing an entry (close, a fresh store, arena layouts)
+    must be seen by the next run, and a plain dict store is looked up each run."""
+    x = gn.placeholder((None, 2), "float32", name="x")
+    w = gn.variable(np.ones((2, 1), np.float32), name="w")
+    step = gn.assign_add(w, np.ones((2, 1), np.float32))
+    feed = {x: np.ones((1, 2), np.float32)}
+    sess = gn.Session()
+    plan = gn.compile([x @ w, step], feeds=[x])
+    assert sess.run(plan, feed)[0][0, 0] == 2.0
+    assert sess.run(plan, feed)[0][0, 0] == 4.0      # the cached arrays, updated in place
+    sess.close()                                     # every entry dropped: the version moves
+    assert sess.run(plan, feed)[0][0, 0] == 2.0
+    plain = gn.Session(values={})
+    assert plain.run(plan, feed)[0][0, 0] == 2.0
+    plain._values[w] = np.full((2, 1), 10, np.float32)   # no version: still seen
+    assert plain.run(plan, feed)[0][0, 0] == 20.0
