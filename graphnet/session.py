@@ -136,6 +136,13 @@ class Session:
             feeds.append(check_feed_value(ph, feed_dict[ph]))
         return plan, feeds
 
+    def compiled(self, fetches, feed_dict=None) -> Plan:
+        """The plan `run(fetches, feed_dict)` executes: compiled on first use and
+        cached as `run` caches it. A loop that runs the same fetches on feeds of
+        one shape can keep it and call `run(plan, feed_dict)`, which skips
+        looking the plan up each time."""
+        return self._plan_for(fetches, dict(feed_dict or {}))
+
     def _plan_for(self, fetches, feed_dict) -> Plan:
         outputs, structure = flatten(fetches)
         signature = tuple(sorted((p.id, np.shape(v)) for p, v in feed_dict.items()))

@@ -134,8 +134,11 @@ class _Arrays(Dataset):
         return np.arange(self.length)
 
     def _gather(self, rows):
-        # Fancy indexing copies just these rows; a single row is copied too, so
-        # a map that edits its input in place cannot corrupt the source.
+        # Indexing with an array of rows copies just these rows; a single row
+        # would be a view, so it is copied: a map that edits its input in place
+        # cannot corrupt the source either way.
+        if np.ndim(rows):
+            return _tree_map(lambda a: a[rows], self.arrays)
         return _tree_map(lambda a: a[rows].copy(), self.arrays)
 
     def __repr__(self):

@@ -544,8 +544,17 @@ class Model(Layer):
         if mode == "train":
             fetches["update"] = graphs["update"]
         feed = {self._graphs["x"]: xb, self._graphs["y"]: yb}
-        out = self.session.run(fetches, feed) if self._strategy is None else \
-            self._strategy.run_step(self.session, fetches, feed, mode)
+        if self._strategy is not None:
+            out = self._strategy.run_step(self.session, fetches, feed, mode)
+        else:
+            # The step's plan, kept per batch shape with the graphs it was compiled from:
+            # a steady-state epoch runs it without looking it up in the Session.
+            plans = graphs.setdefault("plans", {})
+            key = (xb.shape, xb.dtype, np.shape(yb), getattr(yb, "dtype", None))
+            plan = plans.get(key)
+            if plan is None:
+                plan = plans[key] = self.session.compiled(fetches, feed)
+            out = self.session.run(plan, feed)
         for metric, stats in zip(self._compiled["metrics"], out["metrics"]):
             metric.accumulate(stats)
         loss = float(out["loss"])
