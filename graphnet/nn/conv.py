@@ -37,7 +37,7 @@ from graphnet.nn.windows import (
     pad_hw,
     pair,
     patches,
-    resolve_padding,
+    run_geometry,
     static_output_hw,
     tap,
 )
@@ -59,12 +59,10 @@ class ConvAttributes(Op):
         return tuple(d * (k - 1) + 1 for k, d in zip(kernel_hw, self.dilation, strict=True))
 
     def geometry(self, x_shape: tuple, kernel_hw: tuple) -> tuple:
-        """(pads, out_hw) for a run-time input shape."""
-        window = self.window(kernel_hw)
-        pads = resolve_padding(self.padding, x_shape[1:3], window, self.strides)
-        out_hw = tuple((n + p[0] + p[1] - k) // s + 1 for n, p, k, s in
-                       zip(x_shape[1:3], pads, window, self.strides, strict=True))
-        return pads, out_hw
+        """(pads, out_hw) for a run-time input shape (worked out once per shape:
+        every run of a plan asks again)."""
+        return run_geometry(self.padding, tuple(x_shape[1:3]), self.window(kernel_hw),
+                            self.strides)
 
     def like(self, op_class) -> Op:
         """The op of class `op_class` with these same attributes."""

@@ -35,7 +35,7 @@ from graphnet.nn.windows import (
     crop_hw,
     pad_hw,
     pair,
-    resolve_padding,
+    run_geometry,
     static_output_hw,
     tap,
 )
@@ -70,10 +70,7 @@ class PoolAttributes(Op):
 
     def geometry(self, x_shape: tuple) -> tuple:
         """(pads, out_hw) for a run-time input shape."""
-        pads = resolve_padding(self.padding, x_shape[1:3], self.pool, self.strides)
-        out_hw = tuple((n + p[0] + p[1] - k) // s + 1 for n, p, k, s in
-                       zip(x_shape[1:3], pads, self.pool, self.strides, strict=True))
-        return pads, out_hw
+        return run_geometry(self.padding, tuple(x_shape[1:3]), self.pool, self.strides)
 
     def offsets(self, x_shape: tuple) -> tuple:
         """(top, left): the padding before the first row and column, as the

@@ -9,6 +9,8 @@ taps (kernel positions) of a window.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -61,6 +63,16 @@ def resolve_padding(padding, hw: tuple, window: tuple, strides: tuple) -> tuple:
     if padding != "same":
         return padding
     return tuple(same_padding(n, k, s) for n, k, s in zip(hw, window, strides, strict=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def run_geometry(padding, hw: tuple, window: tuple, strides: tuple) -> tuple:
+    """(pads, out_hw) for a run-time input size `hw`: explicit padding and the
+    output size. Cached: every run of a plan's window ops asks again."""
+    pads = resolve_padding(padding, hw, window, strides)
+    out_hw = tuple((n + p[0] + p[1] - k) // s + 1 for n, p, k, s in
+                   zip(hw, pads, window, strides, strict=True))
+    return pads, out_hw
 
 
 def output_size(size, window: int, stride: int, pads, same: bool):
@@ -131,6 +143,17 @@ def tap(a: int, b: int, out_hw: tuple, strides: tuple, dilation: tuple = (1, 1))
             slice(b * dw, b * dw + sw * (wo - 1) + 1, sw))
 
 
+def strided_view(x: np.ndarray, shape: tuple, strides: tuple) -> np.ndarray:
+    """A read-only view of x's memory with these shape and strides. For a
+    C-contiguous x it is made directly over x's buffer: numpy's as_strided
+    takes microseconds a call, which a batch-1 step pays at every window op."""
+    if not x.flags.c_contiguous:
+        return as_strided(x, shape, strides, writeable=False)
+    view = np.ndarray(shape, x.dtype, x, 0, strides)
+    view.flags.writeable = False
+    return view
+
+
 def patches(xp: np.ndarray, window: tuple, out_hw: tuple, strides: tuple, dilation: tuple,
             rows: bool, out: np.ndarray | None = None) -> np.ndarray:
     """Im2col: every window of the padded input as a read-only strided view,
@@ -144,12 +167,12 @@ def patches(xp: np.ndarray, window: tuple, out_hw: tuple, strides: tuple, dilati
     (kh, kw), (ho, wo), (sh, sw), (dh, dw) = window, out_hw, strides, dilation
     s_n, s_h, s_w, s_c = xp.strides
     if rows:
-        view = as_strided(xp, (n, ho, wo, kh, kw, c),
-                          (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
+        view = strided_view(xp, (n, ho, wo, kh, kw, c),
+                            (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
         shape = (n * ho * wo, kh * kw * c)
     else:
-        view = as_strided(xp, (kh, kw, c, n, ho, wo),
-                          (s_h * dh, s_w * dw, s_c, s_n, s_h * sh, s_w * sw), writeable=False)
+        view = strided_view(xp, (kh, kw, c, n, ho, wo),
+                            (s_h * dh, s_w * dw, s_c, s_n, s_h * sh, s_w * sw))
         shape = (kh * kw * c, n * ho * wo)
     if out is None:
         return np.ascontiguousarray(view).reshape(shape)
