@@ -17,6 +17,7 @@ from graphnet.compiler.passes import (
     contiguous_reshapes,
     cse,
     fold_constants,
+    fuse_cross_entropy,
     fuse_elementwise,
     fuse_matmul_bias,
     prune,
@@ -36,6 +37,7 @@ PIPELINE: list = [
     fold_constants,  # evaluate subgraphs with no placeholder or variable now
     simplify,        # algebraic identities, one rule a row of simplify.RULES
     cse,             # again: simplified nodes often become equal
+    fuse_cross_entropy,  # sparse softmax cross-entropy and its gradient -> one step
     fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
     arena_updates,   # per-variable update kernels of one program -> one over arenas (arenas=True)
     fuse_matmul_bias,  # what is left of x @ W + b -> one kernel, the bias added in place

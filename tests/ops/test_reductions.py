@@ -103,3 +103,29 @@ def test_sum_over_leading_axes_as_a_matrix_product(shape, axis, keepdims, dtype)
         for result in plan([value], []):
             assert result.dtype == dtype and result.shape == expected.shape
             np.testing.assert_allclose(result, expected, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape, axis", [((32,), None), ((4, 5, 6), None), ((32, 10), 0),
+                                         ((50, 7, 6), (0, 1)), ((3, 4), 1), ((200, 100), 0)])
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_small_sums_and_means_agree_on_both_backends(op, shape, axis, keepdims, dtype):
+    """Under numba, small sums and means over leading axes (a bias gradient,
+    the mean of a batch's losses) run as loops; the NumPy backend's mean
+    runs np.mean's own steps: bitwise np.mean."""
+    x = gn.placeholder(shape, dtype)
+    value = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    expected = getattr(np, op)(value, axis=axis, keepdims=keepdims)
+    out = getattr(gn, op)(x, axis=axis, keepdims=keepdims)
+    for backend in ("numpy", "numba"):
+        if backend == "numba" and not gn.compiler.kernels.numba_available():
+            continue
+        plan = gn.compile([out, out * 1.5], feeds=[x], backend=backend)
+        got = plan([value], [])[0]
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        if backend == "numpy" and op == "mean":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            tol = 1e-5 if dtype == "float32" else 1e-12
+            np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)

@@ -1,4 +1,11 @@
-"""Known patterns rewritten into cheaper steps, after elementwise fusion.
+"""Known patterns rewritten into cheaper steps, around elementwise fusion.
+
+fuse_cross_entropy (before elementwise fusion): a sparse softmax
+cross-entropy and its gradient, `(softmax(logits) - one_hot(labels)) *
+scale`, are computed from the same rows of logits by five steps (the loss,
+the softmax, the one-hot, the difference times the scale, all with their own
+passes over the rows). They become one `SparseSoftmaxCrossEntropyWithGrad`
+step with two outputs: one loop per row under Numba.
 
 fuse_matmul_bias: `x @ W + b` (a dense layer before its activation) as one
 kernel. The product is written into the output buffer and the bias added
@@ -17,13 +24,110 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from graphnet.compiler.ops import Contiguous, MatmulBias
-from graphnet.compiler.rewrite import make, note, plural, rebuild
+from graphnet.compiler.ops import Contiguous, FusedOutput, MatmulBias
+from graphnet.compiler.rewrite import Refusal, describe, log, make, note, plural, rebuild
 from graphnet.graph import Graph, Node
-from graphnet.ops.elementwise import Add
+from graphnet.nn.cross_entropy import SparseSoftmaxCrossEntropy, SparseSoftmaxCrossEntropyWithGrad
+from graphnet.ops.activations import Softmax
+from graphnet.ops.elementwise import Add, Mul, Sub
 from graphnet.ops.linalg import Matmul
-from graphnet.ops.shape import Reshape, Transpose
+from graphnet.ops.shape import OneHot, Reshape, Transpose
 from graphnet.shapes import broadcast_shapes, is_static
+
+
+def fuse_cross_entropy(graph: Graph) -> Graph:
+    """sparse_softmax_cross_entropy(l, y) and (softmax(l) - one_hot(y)) * s
+    -> one step computing both, where s does not depend on the loss."""
+    users, fetched = graph.consumers(), set(graph.outputs)
+    matches, taken = [], set()
+    for node in graph.nodes:
+        found = _cross_entropy_grad(node, users, fetched)
+        if found is None:
+            continue
+        logits, labels, scale, loss = found
+        if loss is not None and scale is not None and _depends_on(scale, {loss}):
+            log(Refusal(describe(node), describe(loss), "its scale is computed from the loss"))
+            loss = None
+        if loss in taken:   # a second gradient of one loss: computes it again
+            loss = None
+        taken |= {node} if loss is None else {node, loss}
+        matches.append((node, loss, (logits, labels) if scale is None else (logits, labels, scale)))
+    replace: dict = {}
+    for node, loss, inputs in matches:
+        if any(_depends_on(i, taken) for i in inputs):   # rare: keep the rewrite simple
+            continue
+        both = make(SparseSoftmaxCrossEntropyWithGrad(inputs[0].shape, inputs[0].dtype),
+                    inputs, like=node)
+        both.id = (node if loss is None else loss).id   # sorts where the loss did
+        replace[node.id] = make(FusedOutput(1), (both,), like=node)
+        if loss is not None:
+            replace[node.id].id = node.id
+            replace[loss.id] = make(FusedOutput(0), (both,), like=loss)
+    if not replace:
+        return graph
+    graph = rebuild(graph, lambda node: replace.get(node.id))
+    fused = [n for n in graph if isinstance(n.op, SparseSoftmaxCrossEntropyWithGrad)]
+    losses = sum(isinstance(n.op, FusedOutput) and n.op.index == 0 and
+                 isinstance(n.inputs[0].op, SparseSoftmaxCrossEntropyWithGrad) for n in graph)
+    note(f"{plural(len(fused), 'sparse softmax cross-entropy gradient')} in one step each "
+         f"(softmax, one_hot, subtract, multiply; {losses} with the loss too)")
+    return graph
+
+
+def _cross_entropy_grad(node: Node, users: dict, fetched: set):
+    """(logits, labels, scale or None, loss node or None) when `node` is
+    (softmax(l) - one_hot(y)) [* scale] of logits whose rows the loop reads."""
+    scale, difference = None, node
+    if isinstance(node.op, Sub) and node not in fetched and len(users[node]) == 1 and \
+            _cross_entropy_grad(users[node][0], users, fetched) is not None:
+        return None   # its one reader, `node * scale`, is the gradient to fuse
+    if isinstance(node.op, Mul):
+        for a, b in (node.inputs, node.inputs[::-1]):
+            if isinstance(a.op, Sub) and len(users[a]) == 1 and a not in fetched:
+                difference, scale = a, b
+                break
+        else:
+            return None
+    if not isinstance(difference.op, Sub):
+        return None
+    probs, hot = difference.inputs
+    if not (isinstance(probs.op, Softmax) and isinstance(hot.op, OneHot)):
+        return None
+    logits, labels = probs.inputs[0], hot.inputs[0]
+    if (probs.op.axis not in (-1, logits.ndim - 1) or hot.op.depth != logits.shape[-1]
+            or hot.op.dtype != logits.dtype or node.shape != logits.shape
+            or node.dtype != logits.dtype or labels.ndim != logits.ndim - 1
+            or labels.dtype.kind not in "iu" or logits.dtype.kind != "f"):
+        return None
+    if scale is not None and not _scale_fits(scale, logits):
+        return None
+    loss = next((u for u in users[logits] if isinstance(u.op, SparseSoftmaxCrossEntropy)
+                 and u.inputs[1] is labels), None)
+    return logits, labels, scale, loss
+
+
+def _scale_fits(scale: Node, logits: Node) -> bool:
+    """A scale of the logits' dtype shaped (rows or 1, classes or 1), leading axes flattened."""
+    if scale.dtype != logits.dtype or scale.ndim > logits.ndim:
+        return False
+    padded = (1,) * (logits.ndim - scale.ndim) + tuple(scale.shape)
+    leading = padded[:-1]
+    return (padded[-1] in (1, logits.shape[-1])
+            and (all(d == 1 for d in leading) or
+                 (leading == logits.shape[:-1] and is_static(leading))))
+
+
+def _depends_on(node: Node, ancestors: set) -> bool:
+    """True when node is one of `ancestors` or reads one, transitively."""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if current in ancestors:
+            return True
+        if current not in seen:
+            seen.add(current)
+            stack.extend(current.inputs)
+    return False
 
 
 def fuse_matmul_bias(graph: Graph) -> Graph:
