@@ -33,6 +33,7 @@ WORKLOADS = {  # name -> module in benchmarks/, in the order they run
     "checkpoint": "checkpoint",
     "inference": "inference",
     "distributed": "distributed",
+    "threads": "threads_choice",
     "memory": "memory",
     "ablation": "ablation",
     "ops": "conv_ops",

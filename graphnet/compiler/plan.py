@@ -11,6 +11,7 @@ from graphnet.compiler import guard as guard_module
 from graphnet.compiler.fetches import unflatten
 from graphnet.compiler.kernels.numpy_backend import private_pool
 from graphnet.compiler.ops import ArenaUpdate
+from graphnet.compiler.threads import ThreadChoice
 from graphnet.errors import GraphError
 from graphnet.graph import Constant, Graph, Node, Placeholder, Variable, type_string
 from graphnet.ops.state import Group
@@ -58,6 +59,7 @@ class Plan:
         #: back to back, each in one buffer (Session.run does it).
         self.arenas = [run for node in graph if isinstance(node.op, ArenaUpdate)
                        for run in node.op.runs(node)]
+        self.threads = ThreadChoice()   # its BLAS thread count (compiler/threads.py)
 
     def __call__(self, feed_values: list, variable_values: list) -> list:
         """The outputs (copies: never views of buffers a later run overwrites)."""
@@ -65,9 +67,11 @@ class Plan:
             function = self._idle.pop()
         except IndexError:   # another thread runs every copy: make one more
             function = self._new_function()
+        threads = self.threads.start()
         try:
             return [_copy(v) for v in function(feed_values, variable_values)]
         finally:
+            self.threads.finish(threads)
             self._idle.append(function)
 
     def _new_function(self):
@@ -127,7 +131,8 @@ class Plan:
         kinds = {}
         for step in self.steps:
             kinds[step.kernel] = kinds.get(step.kernel, 0) + 1
-        lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+                     + f"; {self.threads}")   # its BLAS thread count (compiler/threads.py)
         for run in self.arenas:
             size = sum(int(np.prod(v.shape, dtype=np.int64)) for v in run)
             lines.append(f"  arena: {len(run)} {run[0].dtype.name} variables, {size:,} elements, "

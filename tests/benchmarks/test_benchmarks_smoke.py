@@ -35,6 +35,7 @@ EXPECTED_TITLES = [
     "### Inference: seed MLP 784-128-64-10", "### Inference: LeNet-5",
     "### Checkpoints: saving and loading a whole model",
     "### Data-parallel training on MPI", "### Data-parallel efficiency on paper",
+    "### Seed MLP, default threads",
     "### Memory of a training step", "### Ablation: the seed MLP", "### Ablation: the Transformer",
     "### Targets from the issues",
 ]
@@ -72,8 +73,10 @@ def test_quick_run_reports_every_workload(tmp_path):
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "seed.graphnet" in json.loads((tmp_path / "results.json").read_text())["figures"]
     if HAS_JAX:  # the JAX peer, on one thread, cross-checked in both of its workloads
-        assert report.count("| JAX jit |") == 1 and "| JAX jit (hand-written block) |" in report
-        assert report.count("vs JAX (median / best)") == 2
+        # seed and Transformer, each also in the default-threads tables (benchmarks/threads_choice)
+        assert report.count("| JAX jit |") == 2
+        assert report.count("| JAX jit (hand-written block) |") == 2
+        assert report.count("vs JAX (median / best)") == 4
         assert "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false" in report
         assert "; JAX jit " in report and "cross-check, mean loss over 2 steps" \
             " from the same initial weights: JAX jit (hand-written block)" in report
