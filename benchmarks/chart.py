@@ -10,6 +10,7 @@ the figures it also writes there (results.json); redraw with
 from __future__ import annotations
 
 import math
+import textwrap
 
 #: (panel, bar label, graphnet's figure, the peer's figure), in the order drawn.
 BARS = [
@@ -92,8 +93,8 @@ def write_chart(figures: dict, path: str, subtitle: str = "") -> bool:
         ax.set_title(TITLES[panel], fontsize=10, loc="left")
         ax.tick_params(axis="y", labelsize=8)
         ax.tick_params(axis="x", labelsize=8)
-    if subtitle:
-        fig.suptitle(subtitle, fontsize=8, x=0.01, ha="left")
+    if subtitle:   # the command and the time, wrapped to the figure's width
+        fig.suptitle(textwrap.fill(subtitle, 140), fontsize=8, x=0.01, ha="left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
