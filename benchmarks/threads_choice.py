@@ -7,7 +7,8 @@ Variants, interleaved round-robin in one process, from the same weights:
 - "choice off": the plan leaves OpenBLAS alone (`plan.threads.fix(None)`),
   so its products use OpenBLAS's default, every core;
 - "choice on": the plan times its first runs at 1 thread and at the
-  default and settles on the faster (`plan.threads.auto()`, the default);
+  default and settles on the faster (`plan.threads.auto()`; opt-in, as
+  GRAPHNET_BLAS_THREADS=auto);
 - "1 thread": `plan.threads.fix(1)`, what `--blas-threads 1` gives graphnet;
 - JAX jit (seed MLP and Transformer block) with XLA's default threading.
 

@@ -23,9 +23,6 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 # Fused kernels run on the NumPy backend unless a test asks for Numba (its
 # first compile of each loop takes about a second).
 os.environ.setdefault("GRAPHNET_BACKEND", "numpy")
-# Plans leave BLAS threads alone unless a test asks for the automatic choice
-# (compiler/threads.py): a choice made from timings would differ run to run.
-os.environ.setdefault("GRAPHNET_BLAS_THREADS", "off")
 
 
 @pytest.fixture(autouse=True)

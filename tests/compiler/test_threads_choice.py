@@ -42,8 +42,9 @@ def fake(monkeypatch):
     monkeypatch.setattr(threads, "_blas_looked", True)
     clock = FakeClock()
     monkeypatch.setattr(threads, "time", clock)
-    for name in (threads.ENV, *threads.BLAS_VARIABLES):
+    for name in threads.BLAS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(threads.ENV, "auto")   # the choice is opt-in
     return controller, clock
 
 
@@ -58,7 +59,8 @@ def run(choice, controller, clock, cost):
 
 
 def test_settings_parse():
-    assert threads._setting(None) == "auto"
+    assert threads._setting(None) == "off"     # opt-in: results repeat by default
+    assert threads._setting("auto") == "auto"
     assert threads._setting(" Off ") == "off"
     assert threads._setting("3") == 3
     for bad in ("0", "-1", "many"):
