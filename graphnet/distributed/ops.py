@@ -130,11 +130,7 @@ class AllreduceStart(Op):
     group: AllreduceGroup
     bucket: int
 
-    def __eq__(self, other):
-        return self is other
-
-    def __hash__(self):
-        return id(self)
+    __eq__, __hash__ = object.__eq__, object.__hash__  # each one communicates: never merged
 
     def infer(self, *grads):
         dtype, start, stop, members = self.group.buckets[self.bucket]
@@ -159,11 +155,7 @@ class AllreduceWait(Op):
     group: AllreduceGroup
     bucket: int
 
-    def __eq__(self, other):
-        return self is other
-
-    def __hash__(self):
-        return id(self)
+    __eq__, __hash__ = object.__eq__, object.__hash__  # each one communicates: never merged
 
     def infer(self, started):
         return started.shape, started.dtype
