@@ -38,17 +38,17 @@ def _shapes(sizes: list) -> list:
 class GraphnetPlan(Trainer):
     """graphnet at the graph level: one compiled plan of [loss, Adam update],
     run by a Session in a plain loop over the batches. `optimize=False`
-    compiles with every pass off; `arenas=True` turns on the update over
-    parameter arenas (off by default)."""
+    compiles with every pass off; `arenas=False` keeps one optimizer update
+    kernel per variable instead of one over parameter arenas (the default)."""
 
     role = "graphnet"
 
-    def __init__(self, data, sizes, batch, weights, optimize=True, arenas=False):
+    def __init__(self, data, sizes, batch, weights, optimize=True, arenas=True):
         self.data, self.batch = data, batch
         self.label = "graphnet plan" if optimize else "graphnet plan, passes off"
         self.role = "graphnet" if optimize else "graphnet_nopasses"
-        if arenas:   # the update over parameter arenas (compile(arenas=True), #17)
-            self.label, self.role = "graphnet plan, arenas", "graphnet_arenas"
+        if not arenas:   # per-variable updates, as before parameter arenas (#17)
+            self.label, self.role = "graphnet plan, per-variable updates", "graphnet_per_variable"
         self.x = gn.placeholder((None, sizes[0]), "float32", name="x")
         self.y = gn.placeholder((None,), "int64", name="y")
         h, self.params = self.x, []

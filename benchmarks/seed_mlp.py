@@ -35,7 +35,7 @@ def run(ctx: Context) -> list:
     weights = initial_weights(SIZES)
     trainers = [GraphnetFit(data, SIZES, BATCH, weights),
                 GraphnetPlan(data, SIZES, BATCH, weights),
-                GraphnetPlan(data, SIZES, BATCH, weights, arenas=True),
+                GraphnetPlan(data, SIZES, BATCH, weights, arenas=False),
                 GraphnetPlan(data, SIZES, BATCH, weights, optimize=False),
                 NumpyMLP(data, SIZES, BATCH, weights),
                 BlasFloor(data, SIZES, BATCH, weights)]

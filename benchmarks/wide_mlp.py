@@ -24,7 +24,7 @@ def run(ctx: Context) -> list:
     epoch_steps = 60000 / batch
     weights = initial_weights(SIZES, seed=10)
     trainers = [GraphnetPlan(data, SIZES, batch, weights),
-                GraphnetPlan(data, SIZES, batch, weights, arenas=True),
+                GraphnetPlan(data, SIZES, batch, weights, arenas=False),
                 NumpyMLP(data, SIZES, batch, weights),
                 BlasFloor(data, SIZES, batch, weights)]
     if ctx.torch:

@@ -39,7 +39,7 @@ PIPELINE: list = [
     cse,             # again: simplified nodes often become equal
     fuse_cross_entropy,  # sparse softmax cross-entropy and its gradient -> one step
     fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
-    arena_updates,   # per-variable update kernels of one program -> one over arenas (arenas=True)
+    arena_updates,   # per-variable update kernels of one program -> one over arenas
     fuse_matmul_bias,  # what is left of x @ W + b -> one kernel, the bias added in place
     contiguous_reshapes,  # reshapes of a transposed array -> one copy into a planned buffer
 ]
@@ -51,7 +51,7 @@ PASS_NAMES = ["specialize"] + list(dict.fromkeys(p.__name__ for p in PIPELINE)) 
 
 def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A001
             feed_shapes: dict | None = None, verify: bool = False,
-            backend: str | None = None, guard: bool = False, arenas: bool = False) -> Plan:
+            backend: str | None = None, guard: bool = False, arenas: bool = True) -> Plan:
     """A runnable plan for `fetches` (a node, list, tuple or dict of nodes).
 
     `feed_shapes` ({placeholder: shape}) specialises the plan to those shapes:
@@ -64,11 +64,10 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
     installed, unless the GRAPHNET_BACKEND environment variable says otherwise).
     `guard=True` checks every step for NaN and Inf and raises a GuardError
     naming the first graph node that made one (see compiler/guard.py).
-    `arenas=True` runs the `arena_updates` pass, off by default for now: an
-    optimizer's per-variable update kernels become one kernel over arenas
-    that the Session lays out (measured on the seed MLP: about as fast as
-    the per-variable kernels with Numba, a few percent faster with NumPy;
-    see compiler/passes/arena.py). `gn.Session(arenas=True)` passes it on.
+    `arenas` (on by default) runs the `arena_updates` pass: an optimizer's
+    per-variable update kernels become one kernel over arenas that the
+    Session lays out (see compiler/passes/arena.py); `arenas=False`, or
+    `gn.Session(arenas=False)`, keeps one update kernel per variable.
 
         >>> plan = gn.compile([loss, train], feeds=[x, y], feed_shapes={x: (32, 784)})
         >>> print(plan.explain())
@@ -91,7 +90,7 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
             continue
         if name == "arena_updates" and not arenas:
             records.append(PassRecord(name, len(graph), len(graph), (
-                "off (compile with arenas=True, or gn.Session(arenas=True), to turn it on)",)))
+                "off (arenas=False)",)))
             continue
         before, start = len(graph), time.perf_counter()
         with recording() as notes:

@@ -64,7 +64,7 @@ def test_quick_run_reports_every_workload(tmp_path):
     for row in EXPECTED_ROWS:
         assert row in report, row
     assert report.count("| graphnet plan |") == 4  # seed, wide and the two inference tables
-    assert report.count("| graphnet plan, arenas |") == 2  # seed and wide
+    assert report.count("| graphnet plan, per-variable updates |") == 2  # seed and wide
     assert "cross-check" in report and "forward check" in report and "FAILED" not in report
     assert "thread variables: OPENBLAS_NUM_THREADS=1" in report and "numpy " in report
     assert "| chain |" in result.stdout

@@ -211,10 +211,13 @@ def test_the_pipeline_with_arenas_preserves_results_on_every_test_graph(graph, b
     assert_same_results(fetches, feed, steps=3, rtol=2e-5, backend=backend, arenas=True)
 
 
-def test_arenas_are_off_by_default():
+def test_arenas_are_on_by_default_and_arenas_false_turns_them_off():
     loss, trained, _, feeds = _model(5)
     train = gn.optim.Adam(0.01).minimize(loss, var_list=trained)
-    plan = gn.compile([loss, train], feed_shapes={p: np.shape(v) for p, v in feeds[0].items()})
-    assert not plan.arenas and "arena_updates" in plan.explain()
+    shapes = {p: np.shape(v) for p, v in feeds[0].items()}
+    assert gn.compile([loss, train], feed_shapes=shapes).arenas
+    plan = gn.compile([loss, train], feed_shapes=shapes, arenas=False)
+    assert not plan.arenas
     assert not any(isinstance(n.op, ArenaUpdate) for n in plan.graph)
-    assert "off (compile with arenas=True" in plan.explain()
+    assert "off (arenas=False)" in plan.explain()
+    assert not gn.Session(arenas=False).compiled([loss, train], feeds[0]).arenas

@@ -111,8 +111,9 @@ def adam_mlp(batch=4):
 
 
 def test_an_adam_update_is_one_kernel_per_variable_writing_m_v_and_w():
+    # what fuse_elementwise makes; arena_updates then merges them (test_arena.py)
     loss, train, optimizer, params, feed = adam_mlp()
-    plan = assert_fusion_changes_nothing([loss, train], feed, steps=4)
+    plan = assert_fusion_changes_nothing([loss, train], feed, steps=4, arenas=False)
     updates = [n for n in plan.graph if isinstance(n.op, Fused) and n.op.stateful]
     assert len(updates) == len(params)
     for var in params:
@@ -143,7 +144,7 @@ def test_every_optimizer_updates_each_variable_in_one_kernel(optimizer, slots):
     loss = gn.mean(gn.nn.sparse_softmax_cross_entropy(x @ w + b, y))
     train = optimizer().minimize(loss)
     feed = {x: rng.normal(size=(6, 5)).astype(np.float32), y: np.arange(6) % 3}
-    plan = assert_fusion_changes_nothing([loss, train], feed)
+    plan = assert_fusion_changes_nothing([loss, train], feed, arenas=False)
     updates = [n for n in plan.graph if isinstance(n.op, Fused) and n.op.stateful]
     assert sorted(len(n.op.targets(n)) for n in updates) == [1 + slots] * 2
 
@@ -153,12 +154,14 @@ def test_fused_updates_write_in_place_and_readers_see_old_values():
     m = optimizer.get_slot(params[0], "m")
     before = gn.sum(m) + gn.sum(params[0])  # read in the same run as the update
     sess = gn.Session(backend="numpy")
-    w_array = sess._value(params[0])
+    w_array = None
     for _ in range(3):
         expected = sess.get(m).sum() + sess.get(params[0]).sum()
         got, _ = sess.run([before, train], feed)
         np.testing.assert_allclose(got, expected, rtol=1e-6)
-    assert sess._value(params[0]) is w_array  # updated in place
+        w_array = sess._value(params[0]) if w_array is None else w_array
+    # updated in place (the first run moved it into its arena, once)
+    assert sess._value(params[0]) is w_array
 
 
 def test_an_update_reading_another_updated_variable_sees_its_old_value():

@@ -111,12 +111,16 @@ def test_an_adam_step_agrees_and_compiles_one_loop_for_every_variable():
     train = gn.optim.Adam(0.01).minimize(loss)
     feed = {x: rng.normal(size=(8, 5)).astype(np.float32),
             y: rng.integers(0, 3, 8).astype(np.int64)}
-    plan = assert_backends_agree([loss, train], feed, steps=5)
+    plan = assert_backends_agree([loss, train], feed, steps=5, arenas=False)
     updates = [s for s in numba_steps(plan) if s.nodes[-1].op.stateful]
     assert len(updates) == 3
     sources = {numba_backend.prepare(s.nodes[-1].op).source for s in updates}
     assert len(sources) == 1  # shapes are arguments: one loop serves all three
     assert "numba loops:" in plan.explain()
+    # by default the three run as one arena kernel, the same loop over the arenas
+    plan = assert_backends_agree([loss, train], feed, steps=5)
+    [update] = [s for s in numba_steps(plan) if s.nodes[-1].op.stateful]
+    assert update.nodes[-1].op.kind == "arena_update"
 
 
 @pytest.mark.parametrize("shapes, patterns", [

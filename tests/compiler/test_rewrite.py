@@ -94,7 +94,7 @@ def test_disable_and_optimize_off():
     assert applied == ["prune", "static_shapes", "fold_constants", "fuse_cross_entropy",
                        "fuse_elementwise", "arena_updates", "fuse_matmul_bias",
                        "contiguous_reshapes",
-                       "plan_memory"]   # arena_updates: listed as off (arenas=False)
+                       "plan_memory"]
     with pytest.raises(ValueError, match="unknown passes \\['simplfy'\\]"):
         gn.compile(out, disable=["simplfy"])
 
@@ -114,7 +114,8 @@ def test_explain_reports_counts_and_what_each_pass_did():
     assert "folded 1 node into constants" in text
     assert [line for line in passes if line.split()[0] == "cse"][1].endswith(
         "merged 1 node")  # the second cse: sum(x) twice
-    assert "off (compile with arenas=True" in line_of["arena_updates"]
+    assert "off (arenas=False)" in gn.compile(out, feed_shapes={x: (2, 3)},
+                                              arenas=False).explain()
     assert "preallocated buffers" in line_of["plan_memory"]
     assert lines[len(PIPELINE) + 3].startswith("  kernels: ")
     for record in plan.applied:
