@@ -120,20 +120,24 @@ class Session:
 
     def _prepare(self, fetches, feed_dict) -> tuple:
         """(plan, fed values in its order), with the feeds checked."""
-        feed_dict = dict(feed_dict or {})
-        for key in feed_dict:
-            if not isinstance(key, Node) or not isinstance(key.op, Placeholder):
-                what = f"'{key.name}' ({key.op.kind})" if isinstance(key, Node) else repr(key)
-                raise FeedError(f"feed key {what} is not a placeholder; only placeholders "
-                                "can be fed")
-        plan = fetches if isinstance(fetches, Plan) else self._plan_for(fetches, feed_dict)
+        if type(feed_dict) is not dict:
+            feed_dict = dict(feed_dict or {})
+        if isinstance(fetches, Plan):
+            plan = fetches
+            if len(feed_dict) != len(plan.placeholders):  # else every key is one of the plan's
+                _check_feed_keys(feed_dict)
+        else:
+            _check_feed_keys(feed_dict)
+            plan = self._plan_for(fetches, feed_dict)
         feeds = []
         for ph in plan.placeholders:
-            if ph not in feed_dict:
+            value = feed_dict.get(ph, _MISSING)
+            if value is _MISSING:
+                _check_feed_keys(feed_dict)   # a key that is no placeholder is the first error
                 raise FeedError(f"placeholder '{ph.name}' {format_shape(ph.shape)} "
                                 f"{ph.dtype.name} needs a value: add it to feed_dict "
                                 f"(created at {ph.origin})")
-            feeds.append(check_feed_value(ph, feed_dict[ph]))
+            feeds.append(check_feed_value(ph, value))
         return plan, feeds
 
     def compiled(self, fetches, feed_dict=None) -> Plan:
@@ -322,6 +326,18 @@ def _checkpoint_variables(sess, var_list, what: str) -> list:
     if duplicates:
         raise ValueError(f"Session.{what}: var_list names {duplicates[0]!r} twice")
     return variables
+
+
+_MISSING = object()
+
+
+def _check_feed_keys(feed_dict: dict):
+    """A FeedError for the first key that is not a placeholder."""
+    for key in feed_dict:
+        if not isinstance(key, Node) or not isinstance(key.op, Placeholder):
+            what = f"'{key.name}' ({key.op.kind})" if isinstance(key, Node) else repr(key)
+            raise FeedError(f"feed key {what} is not a placeholder; only placeholders "
+                            "can be fed")
 
 
 def _require_variable(var):

@@ -152,6 +152,8 @@ class Plan:
 
 def _copy(value):
     """Fetched values never alias buffers a later run overwrites."""
+    if type(value) is np.ndarray:
+        return value.copy() if value.ndim else value[()]
     if value is None:
         return None
     array = np.array(value, copy=True)

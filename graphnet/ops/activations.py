@@ -152,12 +152,21 @@ class Softmax(Op):
 
     def forward_loop(self, x, out=None):
         """forward over rows of the last axis: loops for the max and the sum
-        around NumPy's exp, in place in `out`."""
+        around NumPy's exp, in place in `out`; up to SMALL_SOFTMAX elements
+        (class scores at batch 1), one loop with its own exp, where the calls
+        cost more than NumPy's faster exp saves."""
         if not _rows_fit(self.axis, x):
             return self.forward(x, out=out)
         out = np.empty(x.shape, x.dtype) if out is None else out
-        rows = out.reshape(-1, x.shape[-1])
-        _subtract_row_max(x.reshape(rows.shape), rows)
+        if x.ndim == 2:   # already rows: no reshape calls (this runs every step)
+            x_rows, rows = x, out
+        else:
+            rows = out.reshape(-1, x.shape[-1])
+            x_rows = x.reshape(rows.shape)
+        if x.size <= SMALL_SOFTMAX:
+            _softmax_rows(x_rows, rows)
+            return out
+        _subtract_row_max(x_rows, rows)
         np.exp(rows, out=rows)
         _divide_by_row_sum(rows)
         return out
@@ -204,8 +213,15 @@ class SoftmaxGrad(Op):
 
 def _rows_fit(axis: int, x: np.ndarray, *others: np.ndarray) -> bool:
     """True when the row loops can run: over the last axis, float32 or float64."""
-    return (axis % x.ndim == x.ndim - 1 and x.size > 0 and x.dtype in (np.float32, np.float64)
-            and all(a.shape == x.shape and a.dtype == x.dtype for a in others))
+    if axis % x.ndim != x.ndim - 1 or x.size == 0 or x.dtype not in _FLOATS:
+        return False
+    for a in others:   # a loop and dtype objects: this runs every step
+        if a.shape != x.shape or a.dtype != x.dtype:
+            return False
+    return True
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @loop(fastmath=False)   # IEEE infinities: -inf logits (masks) give 0
@@ -216,6 +232,27 @@ def _subtract_row_max(x, out):
             top = max(top, x[i, j])
         for j in range(x.shape[1]):
             out[i, j] = x[i, j] - top
+
+
+#: Up to this many elements softmax runs as one loop (measured here: 1x10
+#: 0.25 us against 2.3 us for the loops around NumPy's exp, 32x10 1.3 against
+#: 2.6 us; at 64x64 the one loop takes 15.6 us against 5.8 us).
+SMALL_SOFTMAX = 512
+
+
+@loop(fastmath=False)   # IEEE infinities, as _subtract_row_max
+def _softmax_rows(x, out):
+    for i in range(x.shape[0]):
+        top = x[i, 0]
+        for j in range(1, x.shape[1]):
+            top = max(top, x[i, j])
+        total = x.dtype.type(0)
+        for j in range(x.shape[1]):
+            out[i, j] = np.exp(x[i, j] - top)
+            total += out[i, j]
+        scale = x.dtype.type(1) / total
+        for j in range(x.shape[1]):
+            out[i, j] *= scale
 
 
 @loop
