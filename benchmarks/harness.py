@@ -225,6 +225,35 @@ def interleaved(functions: dict, repeats: int, warmup: int = 1) -> dict:
     return samples
 
 
+def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> tuple:
+    """Where one `session.run(plan, feed_dict)` goes, as (note, figures): the
+    Session's part (feed checks, fetch copies), the plan's own Python (its
+    generated function with the kernels stubbed out, Plan.code_seconds) and
+    the kernels (what is left, their Python wrappers included). Medians of
+    `repeats` interleaved repeats of `calls` calls; the plan's calls run on
+    copies of the variables, so the session's training state is untouched."""
+    feeds = [feed_dict[p] for p in plan.placeholders]
+    values = [session.get(v) for v in plan.variables]
+
+    def repeat(fn):
+        def run():
+            for _ in range(calls):
+                fn()
+        return run
+    samples = interleaved({"run": repeat(lambda: session.run(plan, feed_dict)),
+                           "plan": repeat(lambda: plan(feeds, values))}, repeats)
+    run, bare = (float(np.median(samples[k])) / calls for k in ("run", "plan"))
+    code = plan.code_seconds(feeds, values, runs=calls)
+    kernels = max(bare - code, 0.0)
+    steps = sum(s.kernel not in ("feed", "variable", "constant", "group") for s in plan.steps)
+    note = (f"one Session.run of the plan, {run * 1e6:.1f} us: the Session "
+            f"{(run - bare) * 1e6:.1f} us, the plan's own code {code * 1e6:.1f} us "
+            f"({code / steps * 1e6:.2f} us for each of its {steps} kernel calls), the kernels "
+            f"{kernels * 1e6:.1f} us; Python outside the kernels: "
+            f"{(run - kernels) / run:.0%} of the call")
+    return note, {"session": run - bare, "code": code, "kernels": kernels}
+
+
 # -------------------------------------------------------------- tables
 
 

@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 
 import graphnet as gn
-from benchmarks.harness import Context, Section, interleaved
+from benchmarks.harness import Context, Section, interleaved, per_call_costs
 
 BATCHES = (1, 1024)
 #: Calls per timed repeat at each batch size (quick runs divide by 25).
@@ -186,6 +186,12 @@ def _section(ctx: Context, title: str, key: str, model, torch_model, images) -> 
                 "PyTorch eager": "torch", "ONNX Runtime": "onnxruntime"}[label]
         for b in BATCHES:
             figures[f"{key}.{role}.{b}"] = medians[label, b]
+    x = np.ascontiguousarray(images[:1])
+    plan = model.session.compiled(model.outputs, {model.inputs: x})
+    note, costs = per_call_costs(model.session, plan, {model.inputs: x},
+                                 max(2, CALLS[1] // (25 if ctx.quick else 1)), ctx.repeats)
+    notes.append(f"at batch 1, {note}")
+    figures.update({f"{key}.overhead.{part}": seconds for part, seconds in costs.items()})
     notes.append(f"medians of {ctx.repeats} interleaved repeats of "
                  + " and ".join(f"{max(2, CALLS[b] // (25 if ctx.quick else 1))} calls at "
                                 f"batch {b}" for b in BATCHES)

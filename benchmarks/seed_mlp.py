@@ -13,7 +13,7 @@ weights and see the same batches in the same order.
 
 from __future__ import annotations
 
-from benchmarks.harness import Context, compare, profile, timing_section
+from benchmarks.harness import Context, compare, per_call_costs, profile, timing_section
 from benchmarks.mlp import (
     BlasFloor,
     GraphnetFit,
@@ -49,6 +49,12 @@ def run(ctx: Context) -> list:
     by_role = {t.trainer.role: t.median for t in timings}
     speedup = by_role["graphnet_nopasses"] / by_role["graphnet"]
     notes.append(f"compiler passes on vs off: {speedup:.2f}x faster with passes")
+    plan_trainer = trainers[1]
+    xb, yb = data.batch(0, BATCH)
+    note, costs = per_call_costs(plan_trainer.session, plan_trainer.plan,
+                                 {plan_trainer.x: xb, plan_trainer.y: yb},
+                                 20 if ctx.quick else 400, ctx.repeats)
+    notes.append(f"per training step, {note}")
     notes.append(f"data: {data.source}, shuffled once (seed 0); every variant sees the same "
                  "batches in the same order")
     what = f"one MNIST epoch ({steps} steps)" if steps * BATCH == len(data.x) \
@@ -56,6 +62,7 @@ def run(ctx: Context) -> list:
     section = timing_section(
         f"Seed MLP 784-128-64-10, batch {BATCH}, Adam: {what}",
         timings, "s", 1.0, notes, ok, key="seed")
+    section.figures.update({f"seed.overhead.{part}": seconds for part, seconds in costs.items()})
     if ctx.profile:
         section.details.append(profile(trainers[1], min(steps, 200)))
     return [section]
