@@ -247,15 +247,11 @@ class RandomOp(Op):
     random = True
     seed: int | None = None
 
+    __eq__, __hash__ = object.__eq__, object.__hash__  # two draws are never the same value
+
     def __post_init__(self):
         own = None if self.seed is None else gn_random.generator(self.seed)
         object.__setattr__(self, "_generator", own)
-
-    def __eq__(self, other):
-        return self is other   # two draws are never the same value
-
-    def __hash__(self):
-        return id(self)
 
     @property
     def rng(self) -> np.random.Generator:

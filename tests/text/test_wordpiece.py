@@ -1,35 +1,15 @@
-"""WordPieceTokenizer (graphnet/text/wordpiece.py) on a small tokenizer.json made here."""
+"""WordPieceTokenizer (graphnet/text/wordpiece.py) on the small tokenizer.json of bert_fakes.py."""
 
 import json
 
 import numpy as np
 import pytest
+from bert_fakes import WORDS, tokenizer_json
 
 import graphnet as gn
 from graphnet import serialization
 
-tokenizers = pytest.importorskip("tokenizers")
-
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "fresh", "take", "two", "hours", "i",
-         "will", "never", "get", "back", "film", "##s", "!", "."]
-
-
-def tokenizer_json(fixed_padding: int | None = 128) -> str:
-    """A BERT-style WordPiece tokenizer.json; like all-MiniLM-L6-v2's, it pads
-    every batch to a fixed length unless told otherwise."""
-    tk = tokenizers
-    tok = tk.Tokenizer(tk.models.WordPiece({w: i for i, w in enumerate(WORDS)},
-                                           unk_token="[UNK]"))
-    tok.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = tk.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tok.decoder = tk.decoders.WordPiece()
-    tok.add_special_tokens(WORDS[:4])
-    if fixed_padding:
-        tok.enable_padding(length=fixed_padding, pad_id=0, pad_token="[PAD]")
-        tok.enable_truncation(max_length=fixed_padding)
-    return tok.to_str()
+pytest.importorskip("tokenizers")
 
 
 @pytest.fixture

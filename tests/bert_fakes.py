@@ -1,4 +1,7 @@
-"""Tiny Hugging Face BERT folders made on the spot, and a NumPy BERT to check them against."""
+"""Tiny Hugging Face BERT folders made on the spot, and a NumPy BERT to check them against.
+
+It sits at the top of tests/ so that tests/text can use the same WordPiece tokenizer.json.
+"""
 
 import json
 import math
