@@ -48,8 +48,25 @@ class SpecifyShape(Op):
         return [g]
 
 
+class ProgramOp(Op):
+    """What Fused and ArenaUpdate share: a program of elementwise
+    instructions (kernels/program.py) that a kernel runs on `backend`,
+    made by the compiler after differentiation."""
+
+    @property
+    def kernel_kind(self) -> str:
+        return "numba" if self.backend == "numba" else "fused-numpy"
+
+    def forward(self, *values, out=None):
+        return self.kernel()(*values, out=out)
+
+    def grad(self, node, g):
+        raise NotImplementedError(f"{self.kind} kernels are made after differentiation; "
+                                  "take gradients of the graph before compiling it")
+
+
 @dataclass(frozen=True)
-class Fused(Op):
+class Fused(ProgramOp):
     """Elementwise nodes run as one kernel: `fuse_elementwise` makes these.
 
     `program` holds one `Instr` per absorbed node (see kernels/program.py);
@@ -77,10 +94,6 @@ class Fused(Op):
     @property
     def kind(self) -> str:
         return "fused"
-
-    @property
-    def kernel_kind(self) -> str:
-        return "numba" if self.backend == "numba" else "fused-numpy"
 
     @property
     def stateful(self) -> bool:
@@ -121,13 +134,6 @@ class Fused(Op):
         """A fresh kernel on the op's own backend: each plan step owns its
         buffers (kernels/__init__.py)."""
         return make_kernel(self)
-
-    def forward(self, *values, out=None):
-        return self.kernel()(*values, out=out)
-
-    def grad(self, node, g):
-        raise NotImplementedError("fused kernels are made after differentiation; "
-                                  "take gradients of the graph before compiling it")
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ class Contiguous(Op):
 
 
 @dataclass(frozen=True)
-class ArenaUpdate(Op):
+class ArenaUpdate(ProgramOp):
     """One optimizer program run over many variables at once: `arena_updates`
     makes these from per-variable update kernels that share their program.
 
@@ -217,10 +223,6 @@ class ArenaUpdate(Op):
     @property
     def kind(self) -> str:
         return "arena_update"
-
-    @property
-    def kernel_kind(self) -> str:
-        return "numba" if self.backend == "numba" else "fused-numpy"
 
     @property
     def size(self) -> int:
@@ -284,9 +286,3 @@ class ArenaUpdate(Op):
         that the memory planner lets their producers write into `out`."""
         from graphnet.compiler.kernels.arena import ArenaKernel
         return ArenaKernel(self, placed)
-
-    def forward(self, *values, out=None):
-        return self.kernel()(*values, out=out)
-
-    def grad(self, node, g):
-        raise NotImplementedError("arena updates are made after differentiation")
