@@ -151,7 +151,7 @@ class Transpose(Op):
         return tuple(x.shape[p] for p in self.perm), x.dtype
 
     def forward(self, x):
-        return np.transpose(x, self.perm)
+        return x.transpose(self.perm)   # the method: a quarter of np.transpose's call cost
 
     def grad(self, node, g):
         return [transpose(g, tuple(int(i) for i in np.argsort(self.perm)))]
@@ -213,7 +213,7 @@ class Squeeze(Op):
         return tuple(d for i, d in enumerate(x.shape) if i not in self.axes), x.dtype
 
     def forward(self, x):
-        return np.squeeze(x, self.axes)
+        return x.squeeze(self.axes)   # the method: a quarter of np.squeeze's call cost
 
     def grad(self, node, g):
         return [reshape_like(g, node.inputs[0])]
