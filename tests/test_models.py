@@ -80,10 +80,15 @@ def test_the_tutorials_missing_flatten_fails_at_compile_time_with_advice():
     assert "Flatten()" in message
 
 
+INFINITIES_AND_A_NAN = np.tile([np.inf, -np.inf], (3, 3))
+INFINITIES_AND_A_NAN[1, 2] = np.nan
+
+
 @pytest.mark.parametrize("x, y, message", [
     (np.zeros((5, 6)), np.zeros(4), "different lengths \\(5 and 4\\)"),
     (np.zeros((0, 6)), np.zeros(0), "no data"),
     (np.full((3, 6), np.nan), np.zeros(3), "contains NaN"),
+    (INFINITIES_AND_A_NAN, np.zeros(3), "contains NaN \\(first at index \\[1, 2\\]\\)"),
 ])
 def test_bad_training_data_is_refused_clearly(x, y, message):
     model = mlp()
