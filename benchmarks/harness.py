@@ -229,11 +229,14 @@ def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> 
     """Where one `session.run(plan, feed_dict)` goes, as (note, figures): the
     Session's part (feed checks, fetch copies), the plan's own Python (its
     generated function with the kernels stubbed out, Plan.code_seconds) and
-    the kernels (what is left, their Python wrappers included). Medians of
-    `repeats` interleaved repeats of `calls` calls; the plan's calls run on
-    copies of the variables, so the session's training state is untouched."""
+    the kernels (what is left, their Python wrappers included). The fastest
+    of `repeats` interleaved repeats of `calls` calls (the difference of two
+    close times: medians drift more than it). The plan's calls run on the
+    session's own arrays, laid out in its arenas (copies would send an arena
+    update down its per-variable path): a training plan trains them."""
+    session.run(plan, feed_dict)   # lays out the arenas, if not yet
     feeds = [feed_dict[p] for p in plan.placeholders]
-    values = [session.get(v) for v in plan.variables]
+    values = [session._value(v) for v in plan.variables]
 
     def repeat(fn):
         def run():
@@ -242,7 +245,7 @@ def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> 
         return run
     samples = interleaved({"run": repeat(lambda: session.run(plan, feed_dict)),
                            "plan": repeat(lambda: plan(feeds, values))}, repeats)
-    run, bare = (float(np.median(samples[k])) / calls for k in ("run", "plan"))
+    run, bare = (min(samples[k]) / calls for k in ("run", "plan"))
     code = plan.code_seconds(feeds, values, runs=calls)
     kernels = max(bare - code, 0.0)
     steps = sum(s.kernel not in ("feed", "variable", "constant", "group") for s in plan.steps)

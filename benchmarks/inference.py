@@ -189,7 +189,7 @@ def _section(ctx: Context, title: str, key: str, model, torch_model, images) -> 
     x = np.ascontiguousarray(images[:1])
     plan = model.session.compiled(model.outputs, {model.inputs: x})
     note, costs = per_call_costs(model.session, plan, {model.inputs: x},
-                                 max(2, CALLS[1] // (25 if ctx.quick else 1)), ctx.repeats)
+                                 max(2, CALLS[1] // (25 if ctx.quick else 1)), 3 * ctx.repeats)
     notes.append(f"at batch 1, {note}")
     figures.update({f"{key}.overhead.{part}": seconds for part, seconds in costs.items()})
     notes.append(f"medians of {ctx.repeats} interleaved repeats of "

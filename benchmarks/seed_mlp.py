@@ -53,7 +53,7 @@ def run(ctx: Context) -> list:
     xb, yb = data.batch(0, BATCH)
     note, costs = per_call_costs(plan_trainer.session, plan_trainer.plan,
                                  {plan_trainer.x: xb, plan_trainer.y: yb},
-                                 20 if ctx.quick else 400, ctx.repeats)
+                                 20 if ctx.quick else 400, 3 * ctx.repeats)
     notes.append(f"per training step, {note}")
     notes.append(f"data: {data.source}, shuffled once (seed 0); every variant sees the same "
                  "batches in the same order")
