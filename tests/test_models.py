@@ -38,6 +38,25 @@ def test_fit_evaluate_predict_on_separable_data():
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
 
 
+def test_predict_agrees_batch_by_batch_and_keeps_a_plan_per_batch_shape():
+    x, _ = blobs(70)
+    model = mlp()
+    whole = model.predict(x, batch_size=70)
+    for batch_size in (1, 32):   # views of x, batch by batch, and the last one shorter
+        np.testing.assert_allclose(model.predict(x, batch_size=batch_size), whole, rtol=1e-6)
+    data = gn.data.Dataset.from_arrays(x).batch(32)
+    np.testing.assert_allclose(model.predict(data), whole, rtol=1e-6)
+    compiled = len(model.session.cache_info())
+    for row in x[:5]:
+        model.predict(row[None])
+    assert len(model.session.cache_info()) == compiled   # batch 1's plan, kept
+    first = model.predict(x[:1])
+    first[...] = 0   # a copy: the next call is not changed
+    assert model.predict(x[:1]).any()
+    with pytest.raises(ValueError, match="no data"):
+        model.predict(x[:0])
+
+
 def test_functional_model_matches_its_layers():
     x, y = blobs()
     inputs = gn.Input((6,))

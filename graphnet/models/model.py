@@ -459,18 +459,32 @@ class Model(Layer):
     def predict(self, x, batch_size=32, verbose=0):
         """Model outputs for x, batch by batch, concatenated."""
         from graphnet.data import Dataset
-        data = x if isinstance(x, Dataset) else Dataset.from_arrays(np.asarray(x)).batch(batch_size)
-        outputs = []
-        for batch in data:
-            xb = batch[0] if isinstance(batch, tuple) else batch
-            if self._graphs is None:
-                with self._build_lock:
-                    if self._graphs is None:
-                        self._build_inference(xb)
-            outputs.append(self.session.run(self._graphs["output"], {self._graphs["x"]: xb}))
+        if isinstance(x, Dataset):
+            batches = (batch[0] if isinstance(batch, tuple) else batch for batch in x)
+        else:   # an array is cut into views: plans never write into their feeds
+            x = np.asarray(x)
+            if x.ndim == 0:
+                raise ValueError(f"predict() needs examples along a first axis; got a scalar {x!r}")
+            batches = (x[start:start + batch_size] for start in range(0, len(x), batch_size))
+        outputs = [self._predict_batch(xb) for xb in batches]
         if not outputs:
             raise ValueError("predict() got no data")
-        return np.concatenate(outputs)
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    def _predict_batch(self, xb):
+        """The outputs for one batch, by the plan kept for its shape (looked up
+        in a dict: at batch 1 the lookup Session.run does by fetches costs
+        as much as the model)."""
+        if self._graphs is None:
+            with self._build_lock:
+                if self._graphs is None:
+                    self._build_inference(xb)
+        graphs = self._graphs
+        plans = graphs.setdefault("predict_plans", {})
+        plan = plans.get(np.shape(xb))
+        if plan is None:
+            plan = plans[np.shape(xb)] = self.session.compiled(graphs["output"], {graphs["x"]: xb})
+        return self.session.run(plan, {graphs["x"]: xb})
 
     def train_on_batch(self, x, y):
         """One update on one batch; returns [loss, *metrics] for that batch."""
