@@ -56,7 +56,9 @@ def words(text: str) -> list:
 
 
 def bag_of_words(train, test, size: int = 10_000) -> tuple:
-    counts = Counter(w for text in train for w in set(words(text)))
+    # dict.fromkeys, not set: a set's order follows the per-process string hash,
+    # and most_common breaks ties at the cut by first appearance
+    counts = Counter(w for text in train for w in dict.fromkeys(words(text)))
     vocabulary = {w: i for i, (w, _) in enumerate(counts.most_common(size))}
 
     def features(texts):
