@@ -8,7 +8,6 @@ may fall in the vectorized body in one layout and in the scalar tail in the
 other, where LLVM contracts differently: last bits only (rtol 2e-5).
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -18,18 +17,6 @@ from graphnet.compiler.kernels.arena import flat_view
 from graphnet.compiler.ops import ArenaUpdate
 
 from .graphs import GRAPHS, assert_same_results
-
-
-@pytest.fixture(scope="module")
-def numba_cache(tmp_path_factory):
-    """Numba installed, and its kernels in a temporary cache unless GRAPHNET_CACHE is set."""
-    pytest.importorskip("numba")
-    if "GRAPHNET_CACHE" in os.environ:
-        yield
-        return
-    os.environ["GRAPHNET_CACHE"] = str(tmp_path_factory.mktemp("graphnet-cache"))
-    yield
-    del os.environ["GRAPHNET_CACHE"]
 
 
 @pytest.fixture(params=["numpy", "numba"])

@@ -6,7 +6,6 @@ for two steps with each pass alone and with the whole pipeline, and the
 fetched values and the variables must match the unoptimized plan's.
 """
 
-import os
 
 import pytest
 
@@ -16,18 +15,6 @@ from graphnet.compiler import PASS_NAMES
 from .graphs import GRAPHS, assert_same_results, only, shapes_of
 
 PASSES = [name for name in PASS_NAMES if name != "specialize"]
-
-
-@pytest.fixture(scope="module")
-def numba_cache(tmp_path_factory):
-    """Numba installed, and its kernels in a temporary cache unless GRAPHNET_CACHE is set."""
-    pytest.importorskip("numba")
-    if "GRAPHNET_CACHE" in os.environ:
-        yield
-        return
-    os.environ["GRAPHNET_CACHE"] = str(tmp_path_factory.mktemp("graphnet-cache"))
-    yield
-    del os.environ["GRAPHNET_CACHE"]
 
 
 @pytest.mark.parametrize("graph", sorted(GRAPHS))
