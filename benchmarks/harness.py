@@ -248,7 +248,7 @@ def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> 
     run, bare = (min(samples[k]) / calls for k in ("run", "plan"))
     code = plan.code_seconds(feeds, values, runs=calls)
     kernels = max(bare - code, 0.0)
-    steps = sum(s.kernel not in ("feed", "variable", "constant", "group") for s in plan.steps)
+    steps = plan.kernel_calls
     note = (f"one Session.run of the plan, {run * 1e6:.1f} us: the Session "
             f"{(run - bare) * 1e6:.1f} us, the plan's own code {code * 1e6:.1f} us "
             f"({code / steps * 1e6:.2f} us for each of its {steps} kernel calls), the kernels "

@@ -103,6 +103,11 @@ class Plan:
         return Profile(self.steps, [t / runs for t in seconds], runs,
                        self.code_seconds(feed_values, variable_values))
 
+    @property
+    def kernel_calls(self) -> int:
+        """How many kernel calls one run makes."""
+        return _kernel_calls(self.steps)
+
     def code_seconds(self, feed_values: list, variable_values: list, runs: int = 200) -> float:
         """Seconds per run of the plan's own Python: its generated function
         with every kernel replaced by a stub that takes the same arguments and
@@ -171,6 +176,10 @@ class Plan:
 
 #: Steps whose code calls no kernel (see _steps).
 _NOT_CALLS = ("feed", "variable", "constant", "group")
+
+
+def _kernel_calls(steps: list) -> int:
+    return sum(step.kernel not in _NOT_CALLS for step in steps)
 
 
 def _stub(*inputs, out=None):
@@ -315,7 +324,7 @@ class Profile:
     @property
     def calls(self) -> int:
         """How many kernel calls one run makes."""
-        return sum(step.kernel not in _NOT_CALLS for step in self.steps)
+        return _kernel_calls(self.steps)
 
     def slowest(self, count: int = 20) -> list:
         """[(seconds, step), ...] of the `count` slowest steps."""

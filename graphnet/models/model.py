@@ -472,19 +472,25 @@ class Model(Layer):
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def _predict_batch(self, xb):
-        """The outputs for one batch, by the plan kept for its shape (looked up
-        in a dict: at batch 1 the lookup Session.run does by fetches costs
-        as much as the model)."""
+        """The outputs for one batch (at batch 1 the lookup by fetches that
+        Session.run does costs as much as the model: the plan is kept)."""
         if self._graphs is None:
             with self._build_lock:
                 if self._graphs is None:
                     self._build_inference(xb)
-        graphs = self._graphs
-        plans = graphs.setdefault("predict_plans", {})
-        plan = plans.get(np.shape(xb))
+        feed = {self._graphs["x"]: xb}
+        return self.session.run(self._kept_plan(self._graphs, self._graphs["output"], feed), feed)
+
+    def _kept_plan(self, graphs: dict, fetches, feed: dict):
+        """The plan of `fetches` for feeds shaped as `feed`'s, kept in `graphs`
+        (so it goes when they are rebuilt) per shape and dtype: a steady-state
+        loop runs it without the lookup by fetches Session.run does."""
+        plans = graphs.setdefault("plans", {})
+        key = tuple((np.shape(v), getattr(v, "dtype", None)) for v in feed.values())
+        plan = plans.get(key)
         if plan is None:
-            plan = plans[np.shape(xb)] = self.session.compiled(graphs["output"], {graphs["x"]: xb})
-        return self.session.run(plan, {graphs["x"]: xb})
+            plan = plans[key] = self.session.compiled(fetches, feed)
+        return plan
 
     def train_on_batch(self, x, y):
         """One update on one batch; returns [loss, *metrics] for that batch."""
@@ -561,14 +567,7 @@ class Model(Layer):
         if self._strategy is not None:
             out = self._strategy.run_step(self.session, fetches, feed, mode)
         else:
-            # The step's plan, kept per batch shape with the graphs it was compiled from:
-            # a steady-state epoch runs it without looking it up in the Session.
-            plans = graphs.setdefault("plans", {})
-            key = (xb.shape, xb.dtype, np.shape(yb), getattr(yb, "dtype", None))
-            plan = plans.get(key)
-            if plan is None:
-                plan = plans[key] = self.session.compiled(fetches, feed)
-            out = self.session.run(plan, feed)
+            out = self.session.run(self._kept_plan(graphs, fetches, feed), feed)
         for metric, stats in zip(self._compiled["metrics"], out["metrics"]):
             metric.accumulate(stats)
         loss = float(out["loss"])
