@@ -50,6 +50,27 @@ def test_hooks_are_called_in_order():
         "epoch_end 1 ['loss', 'val_loss']", "train_end"]
 
 
+def test_batch_hooks_of_subclasses_see_every_batch_with_running_logs():
+    # fit calls only the batch hooks a callback's class overrides, inherited ones too.
+    class Begin(callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def on_batch_begin(self, batch, logs=None):
+            self.events.append(f"begin {batch}")
+
+    class BeginAndEnd(Begin):
+        def on_batch_end(self, batch, logs=None):
+            self.events.append(f"end {batch} {sorted(logs)} {logs['loss'] > 0}")
+
+    first, second = Begin(), BeginAndEnd()
+    regression().fit(X, Y, epochs=1, batch_size=32, verbose=0, callbacks=[first, second])
+    assert first.events == ["begin 0", "begin 1", "begin 2"]
+    assert second.events == [event for batch in range(3) for event in
+                             (f"begin {batch}", f"end {batch} ['loss'] True")]
+
+
 def test_early_stopping_stops_and_restores_the_best_weights():
     model = regression(lr=0.5)  # too large: the loss grows after a few epochs
     stop = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)

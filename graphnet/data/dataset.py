@@ -134,12 +134,13 @@ class _Arrays(Dataset):
         return np.arange(self.length)
 
     def _gather(self, rows):
-        # Indexing with an array of rows copies just these rows; a single row
-        # would be a view, so it is copied: a map that edits its input in place
+        # Gathering an array of rows copies just these rows (`take` does it for
+        # a matrix faster than fancy indexing); a single row or a slice would
+        # be a view, so it is copied: a map that edits its input in place
         # cannot corrupt the source either way.
-        if np.ndim(rows):
-            return _tree_map(lambda a: a[rows], self.arrays)
-        return _tree_map(lambda a: a[rows].copy(), self.arrays)
+        if isinstance(rows, slice) or not np.ndim(rows):
+            return _tree_map(lambda a: a[rows].copy(), self.arrays)
+        return _tree_map(lambda a: a.take(rows, axis=0) if a.ndim > 1 else a[rows], self.arrays)
 
     def __repr__(self):
         spec = _tree_map(lambda a: f"{a.dtype.name}{list(a.shape)}", self.arrays)
@@ -231,8 +232,11 @@ class _Batch(Dataset):
         if self.parent._indexable:
             order = self.parent._order()
             stop = len(self) * self.size if self.drop_remainder else len(order)
+            # Arrays in their own order are read by slices, one copy each.
+            sliced = isinstance(self.parent, _Arrays)
             for start in range(0, stop, self.size):
-                yield self.parent._gather(order[start:start + self.size])
+                rows = slice(start, start + self.size) if sliced else order[start:start + self.size]
+                yield self.parent._gather(rows)
             return
         group = []
         for element in self.parent:

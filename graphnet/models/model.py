@@ -16,6 +16,7 @@ trained weights.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ import numpy as np
 from graphnet import losses as losses_module
 from graphnet import metrics as metrics_module
 from graphnet import ops, optim
-from graphnet.callbacks import History
+from graphnet.callbacks import Callback, History
 from graphnet.errors import ShapeError
 from graphnet.graph import Node, Placeholder, placeholder
 from graphnet.layers.base import Layer, call_history, layer_name
@@ -486,7 +487,8 @@ class Model(Layer):
         (so it goes when they are rebuilt) per shape and dtype: a steady-state
         loop runs it without the lookup by fetches Session.run does."""
         plans = graphs.setdefault("plans", {})
-        key = tuple((np.shape(v), getattr(v, "dtype", None)) for v in feed.values())
+        key = tuple((v.shape, v.dtype) if isinstance(v, np.ndarray)
+                    else (np.shape(v), getattr(v, "dtype", None)) for v in feed.values())
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = self.session.compiled(fetches, feed)
@@ -523,46 +525,55 @@ class Model(Layer):
     def _run_epoch(self, data, mode, callbacks, progress, description, steps) -> dict:
         """Run every batch of `data` in `mode`; return the epoch's logs."""
         compiled = self._require_compiled()
-        totals = {"loss": 0.0, "count": 0}
+        total_loss, total_rows = 0.0, 0
         metrics = compiled["metrics"]
         for m in metrics:
             m.reset_state()
+        # Only the callbacks that override a batch hook are called per batch,
+        # and the running logs are made only for them or the progress bar.
+        begin = [cb for cb in callbacks if _overrides(cb, "on_batch_begin")]
+        end = [cb for cb in callbacks if _overrides(cb, "on_batch_end")]
         bar = _progress_bar(steps, description) if progress else None
+        checked = getattr(data, "checked", False)   # arrays were checked whole, up front
+        what = "fit" if mode == "train" else "evaluate"
         for index, (xb, yb) in enumerate(data):
-            if not getattr(data, "checked", False):  # arrays were checked whole, up front
-                xb, yb = _check_arrays(xb, yb, "fit" if mode == "train" else "evaluate")
+            if not checked:
+                xb, yb = _check_arrays(xb, yb, what)
             if self._graphs is None or "train" not in self._graphs:
                 self._build_graphs(xb, yb)
-            for cb in callbacks:
+            for cb in begin:
                 cb.on_batch_begin(index)
             loss = self._run_batch(xb, yb, mode)
             rows = len(xb) if self._strategy is None else self._strategy.rows(xb)  # global
-            totals["loss"] += loss * rows
-            totals["count"] += rows
-            logs = {"loss": totals["loss"] / totals["count"]}
-            logs.update({m.name: m.result() for m in metrics if not _is_matrix(m)})
-            for cb in callbacks:
-                cb.on_batch_end(index, {"loss": loss, **logs})
-            if bar is not None:
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-                bar.update(1)
+            total_loss += loss * rows
+            total_rows += rows
+            if end or bar is not None:
+                logs = {"loss": total_loss / total_rows}
+                logs.update({m.name: m.result() for m in metrics if not _is_matrix(m)})
+                for cb in end:
+                    cb.on_batch_end(index, {"loss": loss, **logs})
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+                    bar.update(1)
             if self.stop_training:
                 break
         if bar is not None:
             bar.close()
-        if totals["count"] == 0 and self.stop_training:
+        if total_rows == 0 and self.stop_training:
             return {}
-        if totals["count"] == 0:
+        if total_rows == 0:
             raise ValueError(f"{mode}: the data set yielded no batches")
-        logs = {"loss": totals["loss"] / totals["count"]}
+        logs = {"loss": total_loss / total_rows}
         logs.update({m.name: m.result() for m in metrics})
         return logs
 
     def _run_batch(self, xb, yb, mode) -> float:
         graphs = self._graphs[mode]
-        fetches = {"loss": graphs["loss"], "metrics": graphs["metrics"]}
-        if mode == "train":
-            fetches["update"] = graphs["update"]
+        fetches = graphs.get("fetches")
+        if fetches is None:
+            fetches = graphs["fetches"] = {"loss": graphs["loss"], "metrics": graphs["metrics"]}
+            if mode == "train":
+                fetches["update"] = graphs["update"]
         feed = {self._graphs["x"]: xb, self._graphs["y"]: yb}
         if self._strategy is not None:
             out = self._strategy.run_step(self.session, fetches, feed, mode)
@@ -571,7 +582,7 @@ class Model(Layer):
         for metric, stats in zip(self._compiled["metrics"], out["metrics"]):
             metric.accumulate(stats)
         loss = float(out["loss"])
-        if mode == "train" and not np.isfinite(loss) and not self.session.guard:
+        if mode == "train" and not math.isfinite(loss) and not self.session.guard:
             self.nan_report = self._diagnose(graphs["loss"], feed)
         return loss
 
@@ -706,6 +717,11 @@ def _num_batches(data):
         return len(data)
     except TypeError:
         return None
+
+
+def _overrides(callback, hook: str) -> bool:
+    """Whether `callback`'s class defines `hook` (the base class's does nothing)."""
+    return getattr(type(callback), hook) is not getattr(Callback, hook)
 
 
 def _is_matrix(metric) -> bool:
