@@ -257,6 +257,25 @@ def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> 
     return note, {"session": run - bare, "code": code, "kernels": kernels}
 
 
+#: The kinds of plan step that are matrix products (BLAS calls).
+PRODUCTS = ("matmul", "matmul_bias")
+
+
+def product_time(session, plan, feed_dict: dict, runs: int, repeats: int = 3) -> tuple:
+    """(seconds per run in the plan's matrix products, seconds per run in all
+    its steps), by Session.profile, from the fastest of `repeats` profiles of
+    `runs` runs: the part of a step that only a faster BLAS would shorten. A
+    training plan trains while profiled."""
+    best = None
+    for _ in range(repeats):
+        found = session.profile(plan, feed_dict, runs=runs)
+        if best is None or found.total < best.total:
+            best = found
+    products = sum(seconds for seconds, step in zip(best.seconds, best.steps, strict=True)
+                   if step.nodes[-1].op.kind in PRODUCTS)
+    return products, best.total
+
+
 # -------------------------------------------------------------- tables
 
 

@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 
 import graphnet as gn
-from benchmarks.harness import Context, Section, interleaved, per_call_costs
+from benchmarks.harness import Context, Section, interleaved, per_call_costs, product_time
 
 BATCHES = (1, 1024)
 #: Calls per timed repeat at each batch size (quick runs divide by 25).
@@ -192,6 +192,17 @@ def _section(ctx: Context, title: str, key: str, model, torch_model, images) -> 
                                  max(2, CALLS[1] // (25 if ctx.quick else 1)), 3 * ctx.repeats)
     notes.append(f"at batch 1, {note}")
     figures.update({f"{key}.overhead.{part}": seconds for part, seconds in costs.items()})
+    if key == "infer_mlp":   # every product a BLAS call (LeNet's convolutions are not all)
+        x = np.ascontiguousarray(images[:1024])
+        plan = model.session.compiled(model.outputs, {model.inputs: x})
+        products, total = product_time(model.session, plan, {model.inputs: x},
+                                       1 if ctx.quick else 10)
+        versus = (f"; the products alone are {products / medians['ONNX Runtime', 1024]:.2f}x "
+                  "ONNX Runtime's whole call" if "ONNX Runtime" in variants else "")
+        notes.append(f"at batch 1,024, by Session.profile (fastest of 3 profiles), the plan's "
+                     f"matrix products (BLAS) take {products * 1e3:.2f} of {total * 1e3:.2f} ms"
+                     f"{versus}")
+        figures[f"{key}.products.1024"] = products
     notes.append(f"medians of {ctx.repeats} interleaved repeats of "
                  + " and ".join(f"{max(2, CALLS[b] // (25 if ctx.quick else 1))} calls at "
                                 f"batch {b}" for b in BATCHES)

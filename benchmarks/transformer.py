@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphnet as gn
-from benchmarks.harness import Context, Trainer, compare, profile, timing_section
+from benchmarks.harness import Context, Trainer, compare, product_time, profile, timing_section
 from benchmarks.jax_kit import JaxTrainer, adam_update
 from graphnet.compiler.kernels import numba_available
 
@@ -278,12 +278,22 @@ def run(ctx: Context) -> list:
                  + ("ok" if rel <= 1e-4 else "FAILED (tolerance 1e-4)"))
     notes.append(f"timed over {steps} steps per repeat; MSE loss against random targets, "
                  f"{BATCHES} random batches cycled")
+    products, total = product_time(graphnet.session, graphnet.plan,
+                                   {graphnet.x: batches[0][0], graphnet.t: batches[1][0]},
+                                   1 if ctx.quick else 10)
+    by_role = {t.trainer.role: t.median / steps for t in timings}
+    versus = (f"; the products alone are {products / by_role['torch']:.2f}x PyTorch eager's step"
+              if "torch" in by_role else "")
+    notes.append(f"where graphnet's step goes (Session.profile, fastest of 3 profiles): its "
+                 f"matrix products (BLAS) take {products * 1e3:.1f} of {total * 1e3:.1f} ms, "
+                 f"{products / total:.0%}{versus}")
     section = timing_section(
         f"Pre-LN Transformer encoder block (d {D_MODEL}, {HEADS} heads, FFN {FFN} GELU, "
         f"seq {SEQ}, batch {batch}), Adam: one training step",
         timings, "ms", 1000 / steps, notes, ok, key="transformer")
     for t in timings:
         section.figures[f"transformer.{t.trainer.role}"] = t.median / steps
+    section.figures["transformer.products"] = products
     if ctx.profile:
         section.details.append(profile(graphnet, steps))
     return [section]
