@@ -16,6 +16,7 @@ from graphnet.compiler.passes import (
     arena_updates,
     contiguous_reshapes,
     cse,
+    direct_convolutions,
     fold_constants,
     fuse_cross_entropy,
     fuse_elementwise,
@@ -37,6 +38,7 @@ PIPELINE: list = [
     fold_constants,  # evaluate subgraphs with no placeholder or variable now
     simplify,        # algebraic identities, one rule a row of simplify.RULES
     cse,             # again: simplified nodes often become equal
+    direct_convolutions,  # one-channel convolutions without a patch matrix (numba)
     fuse_cross_entropy,  # sparse softmax cross-entropy and its gradient -> one step
     fuse_elementwise,  # elementwise chains and optimizer updates -> one kernel each
     arena_updates,   # per-variable update kernels of one program -> one over arenas
@@ -83,7 +85,8 @@ def compile(fetches, feeds=None, optimize: bool = True, disable=(),  # noqa: A00
         graph = Graph(snapshots)
     records = []
     steps = [("specialize", lambda g: specialize(g, feed_shapes))] if feed_shapes else []
-    configured = {"fuse_elementwise": lambda g: fuse_elementwise(g, backend)}
+    configured = {"fuse_elementwise": lambda g: fuse_elementwise(g, backend),
+                  "direct_convolutions": lambda g: direct_convolutions(g, backend)}
     steps += [(p.__name__, configured.get(p.__name__, p)) for p in PIPELINE]
     for name, run_pass in steps if optimize else []:
         if name in disable:

@@ -17,12 +17,21 @@ Under the numba backend, Conv2DBackpropInput and Col2Im scatter the patch
 matrix back onto the image with a compiled loop (graphnet/jit.py; one per
 im2col layout) instead of kh*kw strided NumPy adds, a cache-sized chunk of
 images at a time; the matmuls stay BLAS calls (loops measured no faster).
+For a stride-1 convolution of an input with one channel into a few
+(`direct_convolution`), the compiler's `direct_convolutions` pass drops the
+Im2Col input under numba: Conv2D and Conv2DBackpropFilter then run direct
+loops over a zero-padded channels-first copy of x (`_conv_direct`,
+`_filter_direct`) instead of skinny matmuls over a patch matrix: forward and
+kernel gradient together about 1.8x faster than im2col and the two matmuls
+for LeNet's first convolution. Without Im2Col any other convolution makes
+its patches in its own kernels.
 
 Like TensorFlow, the kernel is applied as a cross-correlation (no flip).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +76,15 @@ class ConvAttributes(Op):
     def like(self, op_class) -> Op:
         """The op of class `op_class` with these same attributes."""
         return op_class(**self.attributes())
+
+    def patches(self, xp, kernel_hw: tuple, out_hw: tuple, rows: bool, scratch: dict | None):
+        """The patch matrix of padded xp (one group), made by a kernel that
+        has no Im2Col input: into a buffer kept in `scratch` when given."""
+        if scratch is None:
+            return patches(xp, kernel_hw, out_hw, self.strides, self.dilation, rows)
+        m, k = xp.shape[0] * out_hw[0] * out_hw[1], kernel_hw[0] * kernel_hw[1] * xp.shape[3]
+        buffer = kept(scratch, "patches", (m, k) if rows else (k, m), xp.dtype)
+        return patches(xp, kernel_hw, out_hw, self.strides, self.dilation, rows, buffer)
 
 
 def _rows_layout(channels: int, kw: int, out_w: int) -> bool:
@@ -154,6 +172,160 @@ def _col2im_channels_first(cols, strides, dilation, offsets, c0, out):
                             run += cols[a, b, c, n, i, j_lo:j_hi]
 
 
+#: The most input and output channels of a convolution that skips im2col
+#: (`direct_convolution`). Measured, 64 images of 28x28, one thread: direct loops took
+#: 0.6-0.8x the time of im2col and the two matmuls for 5x5 kernels with 4 to
+#: 12 output channels, 0.9x for 3x3 with 8, 1.5x for 3x3 with 16, and
+#: 1.3-1.5x with 2 or 3 input channels.
+DIRECT_CHANNELS, DIRECT_OUTPUTS = 1, 8
+
+
+def direct_convolution(op: ConvAttributes, channels, outputs) -> bool:
+    """Whether a convolution runs direct loops under numba instead of a
+    matmul over its patch matrix: one group, stride 1, few input and output
+    channels, where the matmul is skinny (K = kh*kw*C, N = out) and the
+    patch matrix costs about as much to copy as the product."""
+    return (op.groups == 1 and op.strides == (1, 1) and None not in (channels, outputs)
+            and channels <= DIRECT_CHANNELS and outputs <= DIRECT_OUTPUTS)
+
+
+def _padded_channels_first(x: np.ndarray, pads: tuple, scratch: dict | None) -> np.ndarray:
+    """x zero-padded along H and W, channels first: (N, C, Hp, Wp). Kept in
+    `scratch`: its border stays zero, each run copies x into the middle."""
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x.shape
+    xp = kept(scratch, "channels first", (n, c, h + top + bottom, w + left + right), x.dtype)
+    np.copyto(xp[:, :, top:top + h, left:left + w], x.transpose(0, 3, 1, 2))
+    return xp
+
+
+@functools.lru_cache(maxsize=256)
+def _taps(xp_shape: tuple, kernel_hw: tuple, dilation: tuple) -> np.ndarray:
+    """Where tap (c, a, b) of a stride-1 window reads, relative to the
+    window's first pixel, in one image of xp flattened: (C*kh*kw,) offsets
+    (read-only, cached: every run asks again)."""
+    _, c, hp, wp = xp_shape
+    channel, row, column = np.ogrid[:c, :kernel_hw[0], :kernel_hw[1]]
+    offsets = (channel * hp * wp + row * dilation[0] * wp + column * dilation[1]).ravel()
+    offsets.flags.writeable = False
+    return offsets
+
+
+@loop
+def _conv_direct(xp, weights, offsets, rows, out):
+    """out[n, i, j, o] = sum_t weights[o, t] * xp[n, offsets[t] + i*Wp + j]:
+    a stride-1 convolution, xp the padded input channels first (`_taps`,
+    weights[o] the kernel's column o in the same tap order).
+
+    An image of xp is one row of C*Hp*Wp values; output pixel (i, j) sits at
+    p = i*Wp + j of a channels-first image Wp wide (`rows`, an even number
+    of channels, the last one spare when Cout is odd), so each tap is one
+    long contiguous multiply-add over p (the columns between Wo and Wp are
+    computed and dropped). Two output channels and four taps a pass use each
+    value of x read eight times."""
+    nb, ho, wo, cout = out.shape
+    wp = rows.shape[1] // ho
+    m = (ho - 1) * wp + wo
+    taps = len(offsets)
+    full = taps - taps % 4
+    images = xp.reshape(nb, -1)
+    for n in range(nb):
+        image = images[n]
+        rows[:] = 0
+        for o in range(0, rows.shape[0], 2):
+            y0, y1 = rows[o, :m], rows[o + 1, :m]
+            for t in range(0, full, 4):
+                x0 = image[offsets[t]:offsets[t] + m]
+                x1 = image[offsets[t + 1]:offsets[t + 1] + m]
+                x2 = image[offsets[t + 2]:offsets[t + 2] + m]
+                x3 = image[offsets[t + 3]:offsets[t + 3] + m]
+                a0, a1 = weights[o, t], weights[o, t + 1]
+                a2, a3 = weights[o, t + 2], weights[o, t + 3]
+                b0, b1 = weights[o + 1, t], weights[o + 1, t + 1]
+                b2, b3 = weights[o + 1, t + 2], weights[o + 1, t + 3]
+                for p in range(m):
+                    y0[p] += a0 * x0[p] + a1 * x1[p] + a2 * x2[p] + a3 * x3[p]
+                    y1[p] += b0 * x0[p] + b1 * x1[p] + b2 * x2[p] + b3 * x3[p]
+            for t in range(full, taps):
+                x0 = image[offsets[t]:offsets[t] + m]
+                a0, b0 = weights[o, t], weights[o + 1, t]
+                for p in range(m):
+                    y0[p] += a0 * x0[p]
+                    y1[p] += b0 * x0[p]
+        for i in range(ho):
+            for j in range(wo):
+                for o in range(cout):
+                    out[n, i, j, o] = rows[o, i * wp + j]
+
+
+@loop
+def _channels_first(g, rows):
+    """rows[n, o, i*Wp + j] = g[n, i, j, o]: g's pixels channels first, on
+    rows Wp wide (the rest of `rows` is left as it is)."""
+    nb, ho, wo, cout = g.shape
+    wp = rows.shape[2] // ho
+    for n in range(nb):
+        for i in range(ho):
+            for j in range(wo):
+                for o in range(cout):
+                    rows[n, o, i * wp + j] = g[n, i, j, o]
+
+
+@loop
+def _filter_direct(xp, rows, offsets, wo, sums):
+    """sums[o, t] = sum_{n, p} rows[n, o, p] * xp[n, offsets[t] + p]: the
+    kernel gradient of `_conv_direct`'s convolution, rows its output
+    gradient channels first on rows Wp wide (`_channels_first`; zero past
+    column Wo, and in the spare last channel when Cout is odd).
+
+    Each (channel, tap) is a dot product over one contiguous run per image;
+    two channels and four taps a pass keep eight sums in registers."""
+    nb, channels, size = rows.shape
+    wp = xp.shape[3]
+    m = size - wp + wo   # up to the last output pixel
+    taps = len(offsets)
+    full = taps - taps % 4
+    images = xp.reshape(nb, -1)
+    zero = sums.dtype.type(0)
+    sums[:] = 0
+    for n in range(nb):
+        image = images[n]
+        for o in range(0, channels, 2):
+            g0, g1 = rows[n, o], rows[n, o + 1]
+            for t in range(0, full, 4):
+                x0 = image[offsets[t]:offsets[t] + m]
+                x1 = image[offsets[t + 1]:offsets[t + 1] + m]
+                x2 = image[offsets[t + 2]:offsets[t + 2] + m]
+                x3 = image[offsets[t + 3]:offsets[t + 3] + m]
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+                for p in range(m):
+                    u, v = g0[p], g1[p]
+                    a0 += u * x0[p]
+                    a1 += u * x1[p]
+                    a2 += u * x2[p]
+                    a3 += u * x3[p]
+                    b0 += v * x0[p]
+                    b1 += v * x1[p]
+                    b2 += v * x2[p]
+                    b3 += v * x3[p]
+                sums[o, t] += a0
+                sums[o, t + 1] += a1
+                sums[o, t + 2] += a2
+                sums[o, t + 3] += a3
+                sums[o + 1, t] += b0
+                sums[o + 1, t + 1] += b1
+                sums[o + 1, t + 2] += b2
+                sums[o + 1, t + 3] += b3
+            for t in range(full, taps):
+                x0 = image[offsets[t]:offsets[t] + m]
+                a0 = b0 = zero
+                for p in range(m):
+                    a0 += g0[p] * x0[p]
+                    b0 += g1[p] * x0[p]
+                sums[o, t] += a0
+                sums[o + 1, t] += b0
+
+
 # ------------------------------------------------------------- forward
 
 
@@ -162,9 +334,11 @@ class Conv2D(ConvAttributes):
     """y[n, i, j, o] = sum_{a, b, c} xpad[n, s*i + d*a, s*j + d*b, c] * w[a, b, c, o].
 
     `cols`, when given, is Im2Col(x, w): the patch matrix, shared with the
-    kernel gradient (one group only)."""
+    kernel gradient (one group only). Without it, under numba, a
+    `direct_convolution` runs `_conv_direct`; any other makes its patches."""
 
     writes_out = True
+    backends = ("numba",)
 
     def infer(self, x, w, cols=None):
         check_nhwc(x)
@@ -188,29 +362,47 @@ class Conv2D(ConvAttributes):
                                       "kernel window")
         return (x.shape[0], *out_hw, cout), np.result_type(x.dtype, w.dtype)
 
-    def forward(self, x, w, cols=None, out=None):
+    def forward(self, x, w, cols=None, out=None, scratch=None):
         dtype = np.result_type(x, w)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
         kh, kw, _, cout = w.shape
         pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
         out2 = None if out is None else out.reshape(-1, cout)
-        if cols is not None:  # one group, patches already made
+        rows = _rows_layout(x.shape[3], kw, wo)
+        if cols is None and self.groups == 1:
+            cols = self.patches(pad_hw(x, pads, scratch=scratch), (kh, kw), (ho, wo), rows, scratch)
+        if cols is not None:  # one group
             w2 = w.reshape(-1, cout)
-            rows = _rows_layout(x.shape[3], kw, wo)
             y = np.matmul(cols if rows else cols.T, w2, out=out2)
             return y.reshape(x.shape[0], ho, wo, cout) if out is None else out
-        xp = pad_hw(x, pads)
+        xp = pad_hw(x, pads, scratch=scratch)
         parts = []
         for cs, os in _group_slices(self.groups, x.shape[3], cout):
             xg, wg = xp[..., cs], w[..., os]
             rows = _rows_layout(xg.shape[3], kw, wo)
-            cols = patches(xg, (kh, kw), (ho, wo), self.strides, self.dilation, rows)
+            cols = self.patches(xg, (kh, kw), (ho, wo), rows, scratch)
             w2 = wg.reshape(-1, wg.shape[3])
             parts.append(cols @ w2 if rows else cols.T @ w2)
         if out is None:
             y = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             return y.reshape(x.shape[0], ho, wo, cout)
         np.concatenate(parts, axis=1, out=out2)
+        return out
+
+    def forward_loop(self, x, w, cols=None, out=None, scratch=None):
+        if cols is not None or not direct_convolution(self, x.shape[3], w.shape[3]):
+            return self.forward(x, w, cols, out, scratch)
+        dtype = np.result_type(x, w)
+        x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+        kh, kw, cin, cout = w.shape
+        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        xp = _padded_channels_first(x, pads, scratch)
+        channels = cout + cout % 2   # the loop makes two at a time
+        weights = kept(scratch, "weights", (channels, cin * kh * kw), dtype)
+        np.copyto(weights[:cout], w.transpose(3, 2, 0, 1).reshape(cout, -1))
+        rows = kept(scratch, "rows", (channels, ho * xp.shape[3]), dtype)
+        out = np.empty((x.shape[0], ho, wo, cout), dtype) if out is None else out
+        _conv_direct(xp, weights, _taps(xp.shape, (kh, kw), self.dilation), rows, out)
         return out
 
     def grad(self, node, g):
@@ -396,29 +588,49 @@ def _backprop_input_stride1(op, g, w, x, out, scratch):
 class Conv2DBackpropFilter(ConvAttributes):
     """dw of Conv2D for input x and output gradient g: im2col(x)^T @ g, one
     matmul over the windows of x. Input 2 only gives the kernel's shape;
-    input 3, when given, is Im2Col(x, w), the patches Conv2D already made."""
+    input 3, when given, is Im2Col(x, w), the patches Conv2D already made.
+    Without it, under numba, a `direct_convolution` runs `_filter_direct`."""
+
+    backends = ("numba",)
 
     def infer(self, x, g, w, cols=None):
         return w.shape, np.result_type(x.dtype, g.dtype)
 
-    def forward(self, x, g, w, cols=None):
+    def forward(self, x, g, w, cols=None, scratch=None):
         dtype = np.result_type(x, g)
         x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
         kh, kw, _, cout = w.shape
         pads, out_hw = self.geometry(x.shape, (kh, kw))
-        if cols is not None:  # one group, patches already made
-            rows = _rows_layout(x.shape[3], kw, out_hw[1])
+        rows = _rows_layout(x.shape[3], kw, out_hw[1])
+        if cols is None and self.groups == 1:
+            cols = self.patches(pad_hw(x, pads, scratch=scratch), (kh, kw), out_hw, rows, scratch)
+        if cols is not None:  # one group
             g2 = g.reshape(-1, cout)
             return (cols.T @ g2 if rows else cols @ g2).reshape(w.shape)
-        xp = pad_hw(x, pads)
+        xp = pad_hw(x, pads, scratch=scratch)
         parts = []
         for cs, os in _group_slices(self.groups, x.shape[3], cout):
             xg = xp[..., cs]
             rows = _rows_layout(xg.shape[3], kw, out_hw[1])
-            cols = patches(xg, (kh, kw), out_hw, self.strides, self.dilation, rows)
+            cols = self.patches(xg, (kh, kw), out_hw, rows, scratch)
             g2 = g[..., os].reshape(-1, os.stop - os.start)
             parts.append((cols.T @ g2 if rows else cols @ g2).reshape(kh, kw, xg.shape[3], -1))
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=3)
+
+    def forward_loop(self, x, g, w, cols=None, scratch=None):
+        if cols is not None or not direct_convolution(self, x.shape[3], w.shape[3]):
+            return self.forward(x, g, w, cols, scratch)
+        dtype = np.result_type(x, g)
+        x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
+        kh, kw, cin, cout = w.shape
+        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
+        xp = _padded_channels_first(x, pads, scratch)
+        channels = cout + cout % 2
+        rows = kept(scratch, "g", (x.shape[0], channels, ho * xp.shape[3]), dtype)
+        _channels_first(g, rows)
+        sums = kept(scratch, "sums", (channels, cin * kh * kw), dtype)
+        _filter_direct(xp, rows, _taps(xp.shape, (kh, kw), self.dilation), wo, sums)
+        return np.ascontiguousarray(sums[:cout].reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))
 
     def grad(self, node, gg):
         # <dw(x, g), v> = <g, conv(x, v)>: linear in x and in g.

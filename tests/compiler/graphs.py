@@ -117,6 +117,22 @@ def attention_graph(batch: int = 2, seq: int = 3, heads: int = 2, depth: int = 2
     return [loss, merged, db, train], feed
 
 
+def conv_graph(batch: int = 2):
+    """A convolution of one channel into three (the numba backend runs it
+    without a patch matrix), relu, a 2-channel convolution after it, an MSE
+    loss and SGD on both kernels."""
+    rng = np.random.default_rng(RNG_SEED)
+    x = gn.placeholder((None, 6, 5, 1), "float32", name="x")
+    w1 = gn.variable(rng.normal(0, 0.5, (3, 3, 1, 3)).astype(np.float32), name="w1")
+    w2 = gn.variable(rng.normal(0, 0.5, (2, 2, 3, 2)).astype(np.float32), name="w2")
+    h = gn.relu(gn.nn.conv2d(x, w1, padding="same"))
+    loss = gn.mean(gn.square(gn.nn.conv2d(h, w2)))
+    grads = gn.gradients(loss, [w1, w2])
+    train = gn.group([gn.assign_sub(w, 0.1 * g) for w, g in zip([w1, w2], grads, strict=True)])
+    feed = {x: rng.normal(size=(batch, 6, 5, 1)).astype(np.float32)}
+    return [loss, grads[0], train], feed
+
+
 GRAPHS = {
     "mlp_sgd": lambda: mlp_training_step(momentum=False),
     "mlp_momentum": lambda: mlp_training_step(momentum=True),
@@ -124,6 +140,7 @@ GRAPHS = {
     "broadcasting": broadcasting_graph,
     "static": static_shape_graph,
     "attention": attention_graph,
+    "conv": conv_graph,
 }
 
 

@@ -91,7 +91,8 @@ def test_disable_and_optimize_off():
     out = gn.sum(x * 1.0 + 0.0)
     assert gn.compile(out, optimize=False).applied == []
     applied = [r.name for r in gn.compile(out, disable=["simplify", "cse"]).applied]
-    assert applied == ["prune", "static_shapes", "fold_constants", "fuse_cross_entropy",
+    assert applied == ["prune", "static_shapes", "fold_constants", "direct_convolutions",
+                       "fuse_cross_entropy",
                        "fuse_elementwise", "arena_updates", "fuse_matmul_bias",
                        "contiguous_reshapes",
                        "plan_memory"]

@@ -13,6 +13,11 @@ there in place: one step and one buffer instead of two. Elementwise fusion
 already folds a bias add into its activation's kernel, so this takes what is
 left (a network's logits, say), and only where the product has no other reader.
 
+direct_convolutions (Numba backend): a convolution of one input channel
+into a few, at stride 1, runs direct loops (graphnet/nn/conv.py) faster than
+a patch matrix and skinny products; its Im2Col input is dropped, and with it
+the patch matrix, which nothing else then reads.
+
 contiguous_reshapes: a reshape of a transposed array (attention heads merged
 back into features) cannot be a view, so NumPy allocates a copy each run,
 and again for each reshape of the same transpose. The copy becomes one
@@ -27,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided
 from graphnet.compiler.ops import Contiguous, FusedOutput, MatmulBias
 from graphnet.compiler.rewrite import Refusal, describe, log, make, note, plural, rebuild
 from graphnet.graph import Graph, Node
+from graphnet.nn.conv import Conv2D, Conv2DBackpropFilter, Im2Col, direct_convolution
 from graphnet.nn.cross_entropy import SparseSoftmaxCrossEntropy, SparseSoftmaxCrossEntropyWithGrad
 from graphnet.ops.activations import Softmax
 from graphnet.ops.elementwise import Add, Mul, Sub
@@ -158,6 +164,31 @@ def _fits(product: Node, bias: Node, add: Node) -> bool:
     return (isinstance(product.op, Matmul) and product.dtype == bias.dtype == add.dtype
             and add.shape == product.shape
             and broadcast_shapes(bias.shape, product.shape) == product.shape)
+
+
+def direct_convolutions(graph: Graph, backend: str) -> Graph:
+    """conv2d(x, w, im2col(x, w)) -> conv2d(x, w), and the same for the kernel
+    gradient, where the numba backend's direct loops do without the patches."""
+    if backend != "numba":
+        return graph
+    dropped = 0
+
+    def visit(node: Node):
+        nonlocal dropped
+        if not isinstance(node.op, (Conv2D, Conv2DBackpropFilter)) or \
+                not isinstance(node.inputs[-1].op, Im2Col):
+            return None
+        x, w = node.inputs[0], node.inputs[-2]
+        if not direct_convolution(node.op, x.shape[3], w.shape[3]):
+            return None
+        dropped += isinstance(node.op, Conv2D)
+        return make(node.op, node.inputs[:-1], like=node)
+
+    graph = rebuild(graph, visit)
+    if dropped:
+        note(f"{plural(dropped, 'convolution')} of one channel into few without a patch "
+             "matrix (direct loops)")
+    return graph
 
 
 def contiguous_reshapes(graph: Graph) -> Graph:
