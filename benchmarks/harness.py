@@ -249,10 +249,13 @@ def per_call_costs(session, plan, feed_dict: dict, calls: int, repeats: int) -> 
     code = plan.code_seconds(feeds, values, runs=calls)
     kernels = max(bare - code, 0.0)
     steps = plan.kernel_calls
+    native = getattr(plan, "native", None)
+    native = (f", its {native.steps} kernel steps run as one Numba function"
+              if native is not None and native.function is not None else "")
     note = (f"one Session.run of the plan, {run * 1e6:.1f} us: the Session "
             f"{(run - bare) * 1e6:.1f} us, the plan's own code {code * 1e6:.1f} us "
-            f"({code / steps * 1e6:.2f} us for each of its {steps} kernel calls), the kernels "
-            f"{kernels * 1e6:.1f} us; Python outside the kernels: "
+            f"({code / steps * 1e6:.2f} us for each of its {steps} kernel calls{native}), "
+            f"the kernels {kernels * 1e6:.1f} us; Python outside the kernels: "
             f"{(run - kernels) / run:.0%} of the call")
     return note, {"session": run - bare, "code": code, "kernels": kernels}
 

@@ -35,12 +35,18 @@ def loop(function=None, *, fastmath=True):
         return functools.partial(loop, fastmath=fastmath)
     compiled = None
 
-    @functools.wraps(function)
-    def run(*args):
+    def dispatcher():
+        """The compiled loop itself (Numba's dispatcher), which other compiled
+        code can call (compiler/native.py)."""
         nonlocal compiled
         if compiled is None:
             import numba
             compiled = numba.njit(fastmath=fastmath, **OPTIONS)(function)
-        return compiled(*args)
+        return compiled
 
+    @functools.wraps(function)
+    def run(*args):
+        return (dispatcher() if compiled is None else compiled)(*args)
+
+    run.dispatcher = dispatcher
     return run

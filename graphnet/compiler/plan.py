@@ -10,6 +10,8 @@ import numpy as np
 from graphnet.compiler import guard as guard_module
 from graphnet.compiler.fetches import unflatten
 from graphnet.compiler.kernels.numpy_backend import private_pool
+from graphnet.compiler.native import Native
+from graphnet.compiler.native import build as native_plan
 from graphnet.compiler.ops import ArenaUpdate
 from graphnet.compiler.threads import ThreadChoice
 from graphnet.errors import GraphError
@@ -48,6 +50,12 @@ class Plan:
             self.steps, outputs, namespace = _steps(graph, self.placeholders, self.variables,
                                                     self.buffer_of, backend)
         self.source = _source(self.steps, outputs, guard=guard)
+        #: The whole plan as one Numba function, or why not (compiler/native.py).
+        self.native = Native(why_not="the numpy backend" if backend != "numba" else
+                             "guard mode checks every step" if guard else "")
+        if backend == "numba" and not guard:
+            self.native, source = native_plan(self.steps, outputs, namespace)
+            self.source = source or self.source
         if guard:
             namespace.update(guard_check=guard_module.check, steps=self.steps)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
@@ -77,6 +85,7 @@ class Plan:
     def _new_function(self):
         """The generated function again, over buffers and kernels of its own."""
         namespace = self._new_namespace()
+        namespace["native"] = self.native.function
         if self.guard:
             namespace.update(guard_check=guard_module.check, steps=self.steps)
         exec(compile(self.source, "<graphnet plan>", "exec"), namespace)  # noqa: S102
@@ -92,7 +101,8 @@ class Plan:
     def profile(self, feed_values: list, variable_values: list, runs: int = 10) -> "Profile":
         """Time each step over `runs` runs of the plan (after one untimed run);
         updates happen as in `__call__`: profiling a training step trains.
-        Its buffers are its own, so threads running the plan meanwhile are safe."""
+        Its buffers are its own, so threads running the plan meanwhile are safe.
+        A native plan is timed step by step through its kernels' Python."""
         timed = _source(self.steps, self._outputs, timed=True)
         namespace = dict(self._new_namespace(), clock=time.perf_counter)
         exec(compile(timed, "<graphnet plan, timed>", "exec"), namespace)  # noqa: S102
@@ -105,20 +115,20 @@ class Plan:
 
     @property
     def kernel_calls(self) -> int:
-        """How many kernel calls one run makes."""
-        return _kernel_calls(self.steps)
+        """How many kernel calls one run makes (a native plan: one, and its feed checks)."""
+        return self.native.calls if self.native.function else _kernel_calls(self.steps)
 
     def code_seconds(self, feed_values: list, variable_values: list, runs: int = 200) -> float:
         """Seconds per run of the plan's own Python: its generated function
         with every kernel replaced by a stub that takes the same arguments and
         does nothing (what the lines and calls cost; the kernels' own
         wrappers count as kernel time). Nothing is computed or updated."""
-        namespace = dict(self._namespace)
+        namespace = dict(self._namespace, native=_stub)
         for step in self.steps:
             if step.kernel not in _NOT_CALLS:
                 namespace[step.code.split("(", 1)[0]] = _stub
-        exec(compile(_source(self.steps, self._outputs), "<graphnet plan, stubbed>", "exec"),  # noqa: S102
-             namespace)
+        source = self.source if self.native.function else _source(self.steps, self._outputs)
+        exec(compile(source, "<graphnet plan, stubbed>", "exec"), namespace)  # noqa: S102
         function = namespace["plan"]
         function(feed_values, variable_values)
         start = time.perf_counter()
@@ -157,6 +167,7 @@ class Plan:
             kinds[step.kernel] = kinds.get(step.kernel, 0) + 1
         lines.append("  kernels: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
                      + f"; {self.threads}")   # its BLAS thread count (compiler/threads.py)
+        lines.append(f"  {self.native}")
         for run in self.arenas:
             size = sum(int(np.prod(v.shape, dtype=np.int64)) for v in run)
             lines.append(f"  arena: {len(run)} {run[0].dtype.name} variables, {size:,} elements, "
@@ -323,7 +334,7 @@ class Profile:
 
     @property
     def calls(self) -> int:
-        """How many kernel calls one run makes."""
+        """How many kernel calls one run makes, step by step."""
         return _kernel_calls(self.steps)
 
     def slowest(self, count: int = 20) -> list:
