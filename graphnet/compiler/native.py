@@ -83,6 +83,7 @@ def add_to_rows(x, row):
 def build(steps: list, outputs: list, namespace: dict) -> tuple:
     """(Native, source of the plan's Python) for a numba plan's `steps`;
     the source is None when the plan keeps its own."""
+    buffers = {step.target: step.buffer for step in steps}
     python_side, calls, imports, needed, count = {}, [], {}, [], 0
     for step in steps:
         node = step.nodes[-1]
@@ -93,24 +94,22 @@ def build(steps: list, outputs: list, namespace: dict) -> tuple:
         if step.kernel == "group":
             return Native(why_not="the plan runs a group of updates"), None
         form = FORMS.get(node.op.kind)
-        found = form(step, node, namespace) if form is not None else None
+        found = form(node) if form is not None else None
         if isinstance(found, str) or found is None:
             return Native(why_not=found or f"a {node.op.kind} step ('{node.name}')"), None
         lines, callees = found
         count += 1
-        names = {target: target if target in python_side else
-                 _buffer_of(steps, target) for target in step.inputs}
-        if None in names.values():
-            return Native(why_not=f"'{node.name}' reads a value kept in no buffer"), None
-        arguments = [names[i] for i in step.inputs] + [step.buffer]
+        arguments = [i if i in python_side else buffers[i] for i in step.inputs] + [step.buffer]
+        if None in arguments:
+            return Native(why_not=f"'{node.name}' reads or writes a value kept in no buffer"), None
         calls += [f"    {line.format(*arguments)}  # {type_string(node)} {node.name}"
                   for line in lines]
         imports.update(callees)
         needed += [a for a in arguments if a not in needed]
     if not calls:
         return Native(why_not="no kernel steps"), None
-    missing = [o for o in outputs if o not in python_side and _buffer_of(steps, o) is None]
-    if missing:
+    values = [o if o in python_side else buffers[o] for o in outputs]
+    if None in values:
         return Native(why_not="an output is kept in no buffer"), None
     types = {name: _numba_type(namespace.get(name), python_side.get(name)) for name in needed}
     native = _compile(calls, imports, needed, types, count)
@@ -122,36 +121,26 @@ def build(steps: list, outputs: list, namespace: dict) -> tuple:
     lines = ["def plan(feeds, variables):"]
     lines += [f"    {s.target} = {s.code}" for s in steps if s.target in python_side]
     lines.append(f"    native({', '.join(needed)})")
-    values = [o if o in python_side else _buffer_of(steps, o) for o in outputs]
     lines.append(f"    return [{', '.join(values)}]")
     return native, "\n".join(lines) + "\n"
 
 
-def _buffer_of(steps: list, target: str) -> str | None:
-    """The buffer that holds `target`'s value (None: it has none)."""
-    for step in steps:
-        if step.target == target:
-            return step.buffer
-    return None
-
-
-def _matmul(step, node, namespace):
+def _matmul(node):
     a, b = node.inputs[:2]
     if not (a.ndim == b.ndim == 2 and a.shape[0] == 1 and a.dtype == b.dtype == node.dtype
             and node.dtype.kind == "f"):
         return f"a product of {a.shape[0]} rows ('{node.name}'), which BLAS runs"
-    lines = ["row_product({0}, {1}, {out})"]
+    out = len(node.inputs)   # the output buffer's argument comes after the inputs
+    lines = [f"row_product({{0}}, {{1}}, {{{out}}})"]
     if node.op.kind == "matmul_bias":
         if node.inputs[2].shape != (b.shape[1],) or node.inputs[2].dtype != node.dtype:
             return f"a bias of another shape or dtype ('{node.name}')"
-        lines.append("add_to_rows({out}, {2})")
-    count = len(node.inputs)
-    lines = [line.replace("{out}", f"{{{count}}}") for line in lines]
-    return lines, {"row_product": "graphnet.compiler.native",
-                   "add_to_rows": "graphnet.compiler.native"}
+        lines.append(f"add_to_rows({{{out}}}, {{2}})")
+    return lines, {"row_product": ("graphnet.compiler.native", "row_product"),
+                   "add_to_rows": ("graphnet.compiler.native", "add_to_rows")}
 
 
-def _fused(step, node, namespace):
+def _fused(node):
     from graphnet.compiler.kernels.numba_backend import prepare
     op = node.op
     if op.backend != "numba" or op.stateful or len(op.outputs) != 1:
@@ -162,21 +151,21 @@ def _fused(step, node, namespace):
     name = f"loop_{compiled.path.stem[3:]}"
     arguments = ", ".join(f"{{{i}}}" for i in range(len(node.inputs) + 1))
     return [f"{name}({compiled.rows}, {compiled.cols}, {arguments})"], \
-        {name: f"graphnet_kernel_{compiled.path.stem[3:]}"}
+        {name: (f"graphnet_kernel_{compiled.path.stem[3:]}", "kernel")}
 
 
-def _softmax(step, node, namespace):
+def _softmax(node):
     x = node.inputs[0]
     if x.ndim != 2 or node.op.axis not in (-1, 1) or x.dtype.kind != "f":
         return f"a softmax over another axis ('{node.name}')"
-    return ["softmax_rows({0}, {1})"], {"softmax_rows": "graphnet.ops.activations"}
+    return ["softmax_rows({0}, {1})"], {"softmax_rows": ("graphnet.ops.activations",
+                                                          "_softmax_rows")}
 
 
-#: Loops whose names in their module differ from the native source's.
-LOOP_NAMES = {"softmax_rows": "_softmax_rows"}
-
-#: op kind -> form(step, node, namespace): (lines with {i} for argument i and
-#: the output buffer last, {callee: module}), or why the step has none.
+#: op kind -> form(node): (lines with {i} for argument i, the output buffer
+#: last, {callee: (module, name)}), or why the step has none. A fused loop's
+#: module is one numba_backend imported (found in sys.modules); the others
+#: hold graphnet.jit loops, whose dispatchers the function calls.
 FORMS = {"matmul": _matmul, "matmul_bias": _matmul, "fused": _fused, "softmax": _softmax}
 
 
@@ -195,16 +184,16 @@ def _compile(calls: list, imports: dict, needed: list, types: dict, count: int) 
     from graphnet.compiler.kernels.numba_backend import _import, _write
     header = ['"""graphnet native plan, generated: the kernel steps of one plan in order."""',
               "", "import sys", "", "import numba", ""]
-    loops = {c: m for c, m in imports.items() if not m.startswith("graphnet_kernel_")}
-    for module in sorted(set(loops.values())):
-        names = sorted(LOOP_NAMES.get(c, c) for c, m in loops.items() if m == module)
+    loops = {c: m for c, m in imports.items() if not m[0].startswith("graphnet_kernel_")}
+    for module in sorted({m for m, _ in loops.values()}):
+        names = sorted(name for m, name in loops.values() if m == module)
         header.append(f"from {module} import {', '.join(names)}")
     header.append("")
-    for callee, module in sorted(imports.items()):
-        if callee in loops:   # graphnet.jit loops: the dispatchers they compile
-            header.append(f"{callee} = {LOOP_NAMES.get(callee, callee)}.dispatcher()")
-        else:                 # fused programs' loops, imported by the plan's kernels
-            header.append(f'{callee} = sys.modules["{module}"].kernel')
+    for callee, (module, name) in sorted(imports.items()):
+        if callee in loops:
+            header.append(f"{callee} = {name}.dispatcher()")
+        else:
+            header.append(f'{callee} = sys.modules["{module}"].{name}')
     body = ["", "", '@numba.njit(error_model="numpy", nogil=True, cache=True)',
             f"def native({', '.join(needed)}):", *calls]
     source = "\n".join(header + body) + "\n"

@@ -77,6 +77,16 @@ class ConvAttributes(Op):
         """The op of class `op_class` with these same attributes."""
         return op_class(**self.attributes())
 
+    def direct_operands(self, x, kernel_shape: tuple, scratch: dict | None) -> tuple:
+        """What the direct loops (`direct_convolution`) read: (x padded and
+        channels first, where each kernel tap reads in it, the output's
+        (height, width), the output channels rounded up to even: the loops
+        make two at a time)."""
+        kh, kw, _, cout = kernel_shape
+        pads, out_hw = self.geometry(x.shape, (kh, kw))
+        xp = _padded_channels_first(x, pads, scratch)
+        return xp, _taps(xp.shape, (kh, kw), self.dilation), out_hw, cout + cout % 2
+
     def patches(self, xp, kernel_hw: tuple, out_hw: tuple, rows: bool, scratch: dict | None):
         """The patch matrix of padded xp (one group), made by a kernel that
         has no Im2Col input: into a buffer kept in `scratch` when given."""
@@ -394,15 +404,13 @@ class Conv2D(ConvAttributes):
             return self.forward(x, w, cols, out, scratch)
         dtype = np.result_type(x, w)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-        kh, kw, cin, cout = w.shape
-        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
-        xp = _padded_channels_first(x, pads, scratch)
-        channels = cout + cout % 2   # the loop makes two at a time
-        weights = kept(scratch, "weights", (channels, cin * kh * kw), dtype)
+        xp, taps, (ho, wo), channels = self.direct_operands(x, w.shape, scratch)
+        cout = w.shape[3]
+        weights = kept(scratch, "weights", (channels, len(taps)), dtype)
         np.copyto(weights[:cout], w.transpose(3, 2, 0, 1).reshape(cout, -1))
         rows = kept(scratch, "rows", (channels, ho * xp.shape[3]), dtype)
         out = np.empty((x.shape[0], ho, wo, cout), dtype) if out is None else out
-        _conv_direct(xp, weights, _taps(xp.shape, (kh, kw), self.dilation), rows, out)
+        _conv_direct(xp, weights, taps, rows, out)
         return out
 
     def grad(self, node, g):
@@ -622,14 +630,12 @@ class Conv2DBackpropFilter(ConvAttributes):
             return self.forward(x, g, w, cols, scratch)
         dtype = np.result_type(x, g)
         x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
+        xp, taps, (ho, wo), channels = self.direct_operands(x, w.shape, scratch)
         kh, kw, cin, cout = w.shape
-        pads, (ho, wo) = self.geometry(x.shape, (kh, kw))
-        xp = _padded_channels_first(x, pads, scratch)
-        channels = cout + cout % 2
         rows = kept(scratch, "g", (x.shape[0], channels, ho * xp.shape[3]), dtype)
         _channels_first(g, rows)
-        sums = kept(scratch, "sums", (channels, cin * kh * kw), dtype)
-        _filter_direct(xp, rows, _taps(xp.shape, (kh, kw), self.dilation), wo, sums)
+        sums = kept(scratch, "sums", (channels, len(taps)), dtype)
+        _filter_direct(xp, rows, taps, wo, sums)
         return np.ascontiguousarray(sums[:cout].reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))
 
     def grad(self, node, gg):
